@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	eventsv1 "github.com/polyproto-chat/server/proto/polyproto/chat/events/v1"
 )
@@ -113,4 +115,45 @@ func printableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// Decode unmarshals the payload into a new message of the type the event names. The type must be
+// linked into the binary (every generated eventsv1 message is).
+func Decode(e *RecordedEvent) (proto.Message, error) {
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(e.Type))
+	if err != nil {
+		return nil, fmt.Errorf("decode %s@%d: unknown event type %q: %w", e.Stream, e.Revision, e.Type, err)
+	}
+	m := mt.New().Interface()
+	if err := proto.Unmarshal(e.Data, m); err != nil {
+		return nil, fmt.Errorf("decode %s@%d (%s): %w", e.Stream, e.Revision, e.Type, err)
+	}
+	return m, nil
+}
+
+// ValidateAppend checks an append's arguments the way every store must.
+func ValidateAppend(stream string, evs []Event) error {
+	if err := ValidateStream(stream); err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return fmt.Errorf("%w: append of no events to %s", ErrInvalidEvent, stream)
+	}
+	for i := range evs {
+		if err := evs[i].Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateRead checks a stream read's arguments the way every store must.
+func ValidateRead(stream string, limit int) error {
+	if err := ValidateStream(stream); err != nil {
+		return err
+	}
+	if limit < 1 || limit > MaxReadLimit {
+		return fmt.Errorf("read %s: limit %d out of range 1-%d", stream, limit, MaxReadLimit)
+	}
+	return nil
 }
