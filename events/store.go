@@ -85,7 +85,7 @@ type NoStream struct{}
 type Exact uint64
 
 func (Any) Check(uint64, bool) bool                 { return true }
-func (NoStream) Check(_ uint64, exists bool) bool    { return !exists }
+func (NoStream) Check(_ uint64, exists bool) bool   { return !exists }
 func (e Exact) Check(last uint64, exists bool) bool { return exists && uint64(e) == last }
 
 func (Any) String() string      { return "any" }
