@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/polyproto-chat/server/actors"
+	"github.com/polyproto-chat/server/events"
+	"github.com/polyproto-chat/server/events/embedded"
+	"github.com/polyproto-chat/server/events/kurrentdb"
+	"github.com/polyproto-chat/server/events/memory"
+	"github.com/polyproto-chat/server/projections"
+)
+
+// shutdownGrace bounds each step of a clean shutdown.
+const shutdownGrace = 10 * time.Second
+
+// Server is one running polyproto-chat process: store, read models, actors, HTTP edge.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	store  events.Store
+	views  *projections.DB
+	runner *projections.Runner
+	actors *actors.System
+	ln     net.Listener
+	http   *http.Server
+
+	stopRunner context.CancelFunc
+	runnerDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// Open builds everything and starts listening, but serves nothing until Serve.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), runnerDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if err := usableDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	store, kind, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s.store = events.Instrument(store, s.reg, kind)
+
+	if s.views, err = projections.Open(filepath.Join(cfg.DataDir, "views"), log.With("component", "views")); err != nil {
+		return nil, fmt.Errorf("read models: %w", err)
+	}
+	if s.runner, err = projections.NewRunner(projections.Config{
+		Events: s.store, DB: s.views, Projections: readModels(),
+		Logger: log.With("component", "projections"), Registerer: s.reg,
+	}); err != nil {
+		return nil, err
+	}
+	s.actors = actors.NewSystem(actors.Config{Logger: log.With("component", "actors")})
+
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// readModels lists the projections this server keeps. Empty until the chat read models land;
+// the runner, its checkpoints and /readyz work the same with none.
+func readModels() []projections.Projection { return nil }
+
+// openStore picks the event store: embedded Pebble unless --store names another.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (events.Store, string, error) {
+	switch {
+	case cfg.Store == "":
+		dir := filepath.Join(cfg.DataDir, "events")
+		s, err := embedded.Open(dir, embedded.Options{Logger: log.With("component", "event_store")})
+		if err != nil {
+			return nil, "", fmt.Errorf("%w (is another server using %s?)", err, cfg.DataDir)
+		}
+		return s, "embedded", nil
+	case cfg.Store == "memory":
+		log.Warn("event store is in memory: everything is lost when the server stops")
+		return memory.New(nil), "memory", nil
+	default:
+		s, err := kurrentdb.Open(ctx, cfg.Store, log.With("component", "event_store"))
+		if err != nil {
+			return nil, "", fmt.Errorf("event store: %w", err)
+		}
+		return s, "kurrentdb", nil
+	}
+}
+
+// usableDir creates dir if needed and proves it is writable, so that a bad --data-dir fails
+// at start with one clear line instead of deep inside Pebble.
+func usableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
+}
+
+// Addr is the address the server listens on (useful with --listen 127.0.0.1:0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve runs until ctx ends, then shuts down cleanly: stop accepting, finish requests, drain
+// actors, stop projections, close the store.
+func (s *Server) Serve(ctx context.Context) error {
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopRunner = stop
+	go func() {
+		defer close(s.runnerDone)
+		if err := s.runner.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("projections stopped", "err", err)
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.http.Serve(s.ln) }()
+	s.log.Info("polyproto-chat serving", "addr", s.Addr(), "domain", s.cfg.Domain, "data_dir", s.cfg.DataDir, "store", storeName(s.cfg.Store))
+
+	select {
+	case err := <-serveErr:
+		_ = s.Close()
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	return s.Close()
+}
+
+// Close tears everything down in reverse order of dependence. Safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			errs = append(errs, s.http.Shutdown(ctx))
+			cancel()
+		} else if s.ln != nil {
+			errs = append(errs, s.ln.Close())
+		}
+		if s.actors != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			errs = append(errs, s.actors.Shutdown(ctx))
+			cancel()
+		}
+		if s.stopRunner != nil {
+			s.stopRunner()
+			<-s.runnerDone
+		}
+		if s.views != nil {
+			errs = append(errs, s.views.Close())
+		}
+		if s.store != nil {
+			errs = append(errs, s.store.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Code: "NOT_FOUND", Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+// readyz is ready when the store answers and every projection has caught up with the log.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	// A read of a stream that never exists is the cheapest round trip every store has.
+	if _, err := s.store.ReadStream(ctx, "readyz-probe", events.Forwards, 0, 1); !errors.Is(err, events.ErrStreamNotFound) {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "STORE_UNAVAILABLE", Message: fmt.Sprintf("event store: %v", err)})
+		return
+	}
+	if !s.runner.CaughtUp() {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "PROJECTIONS_CATCHING_UP", Message: "read models are still catching up with the event log", Context: s.runner.Status()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// errorBody is the error shape of every route.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Context any    `json:"context,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func storeName(spec string) string {
+	switch {
+	case spec == "":
+		return "embedded"
+	case spec == "memory":
+		return "memory"
+	}
+	return "kurrentdb" // the connection string may hold a password: never log it
+}
