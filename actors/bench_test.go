@@ -113,3 +113,56 @@ func (s *countingStore) reset() {
 	s.appends.Store(0)
 	s.events.Store(0)
 }
+
+// BenchmarkHotActorBlocking is the baseline the journal exists to beat: the same hot actor, but
+// awaiting the store inside Receive, one append per command, as a naive event-sourced actor does.
+// Compare its cmds/s with BenchmarkHotActor/embedded.
+func BenchmarkHotActorBlocking(b *testing.B) {
+	store := benchStores[1].open(b)
+	sys := NewSystem(Config{})
+	kind, err := sys.Kind("blocking", func(id string) (actor.Actor, error) {
+		return &blockingTally{store: store, stream: "blocking-" + id}, nil
+	}, KindOptions{IdleTimeout: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.SetParallelism(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := kind.Request(ctx, "hot", add{n: 1}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "cmds/s")
+	b.StopTimer()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_ = sys.Shutdown(sctx)
+}
+
+type blockingTally struct {
+	store  events.Store
+	stream string
+	next   uint64
+}
+
+func (t *blockingTally) Receive(c actor.Context) {
+	if _, ok := c.Message().(add); !ok {
+		return
+	}
+	var exp events.ExpectedRevision = events.Exact(t.next - 1)
+	if t.next == 0 {
+		exp = events.NoStream{}
+	}
+	_, err := t.store.Append(context.Background(), t.stream, exp, events.Event{Type: "google.protobuf.Int64Value", Data: []byte{8, 1}})
+	if err == nil {
+		t.next++
+	}
+	c.Respond(err)
+}
