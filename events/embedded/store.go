@@ -441,7 +441,7 @@ func (s *Store) scan(next, durable events.Position, filter events.Filter) ([]eve
 		return nil, next, fmt.Errorf("subscribe: %w", err)
 	}
 	defer it.Close()
-	var batch []events.RecordedEvent
+	batch := make([]events.RecordedEvent, 0, min(subscribeBatch, int(durable-next)+1))
 	size, scanned := 0, 0
 	for ok := it.First(); ok; ok = it.Next() {
 		pos := events.Position(binary.BigEndian.Uint64(it.Key()[1:]))

@@ -120,7 +120,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 			s.mu.RUnlock()
 			return events.ErrClosed
 		}
-		var batch []events.RecordedEvent
+		batch := make([]events.RecordedEvent, 0, min(subscribeBatch, len(s.log)-min(next, len(s.log))))
 		for ; next < len(s.log) && len(batch) < subscribeBatch; next++ {
 			if filter.Match(s.log[next].Stream, s.log[next].Type) {
 				batch = append(batch, s.log[next])
