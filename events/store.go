@@ -23,13 +23,15 @@ type Store interface {
 
 	// SubscribeAll calls handle with batches of the events whose position is greater than from
 	// and which match filter, in global order: first those already stored (catch-up), then new
-	// ones as they become durable (live), with no gap and no duplicate between the two. After it
-	// has handed over everything stored when it started, it calls handle once with an empty batch.
+	// ones as they become durable (live), with no gap and no duplicate between the two.
+	// Exactly one batch has CaughtUp set: the first one after everything stored when the
+	// subscription started has been handed over; it carries no events. Batches without events
+	// may also arrive to report progress over events the filter skipped (see Batch.Checkpoint).
 	//
 	// It returns when ctx ends (with ctx.Err()), when handle returns an error (with that error),
 	// or when the store fails. Delivery is at least once across subscriptions: a subscriber that
-	// stores the position of the last event it handled and subscribes again from it misses nothing.
-	SubscribeAll(ctx context.Context, from Position, filter Filter, handle func([]RecordedEvent) error) error
+	// stores the checkpoint of the last batch it handled and subscribes again from it misses nothing.
+	SubscribeAll(ctx context.Context, from Position, filter Filter, handle func(Batch) error) error
 
 	// Close releases the store. Appends in flight either complete or fail; none is half written.
 	Close() error
@@ -38,6 +40,17 @@ type Store interface {
 // Position is a place in the global order of a store. Positions of the embedded and memory stores
 // are contiguous (1, 2, 3, ...); those of KurrentDB are log offsets with gaps.
 type Position uint64
+
+// Batch is one delivery of SubscribeAll.
+type Batch struct {
+	Events []RecordedEvent // matching events in global order; may be empty
+	// Checkpoint: every event at or before this position has been either delivered or skipped
+	// by the filter, so subscribing again from it misses nothing. It never decreases and is at
+	// least the position of the last event in Events. With a narrow filter over a long log it
+	// moves on while Events stays empty, which saves a subscriber from rescanning the log.
+	Checkpoint Position
+	CaughtUp   bool // see SubscribeAll
+}
 
 // AppendResult tells where the last appended event landed.
 type AppendResult struct {

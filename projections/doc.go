@@ -10,7 +10,8 @@
 // The DB is a Pebble database of its own, separate from the event store's: read models are
 // derived data, and keeping them apart lets one be dropped without touching the log.
 //
-// Checkpoint rule: each projection's checkpoint (the global position of the last event it applied)
+// Checkpoint rule: each projection's checkpoint (the global position up to which it has applied or
+// skipped every event: the store reports progress past filtered-out events too)
 // is written in the same Pebble batch as the rows those events produced. After a crash the two
 // agree, so the projection resumes from its checkpoint with nothing applied twice and nothing
 // missed, although SubscribeAll delivers at least once (events at or below the checkpoint are

@@ -85,11 +85,11 @@ func storeCounts(t testing.TB, s events.Store, upTo events.Position) (map[string
 	out := map[string]uint64{}
 	var head events.Position
 	stop := errors.New("stop")
-	err := s.SubscribeAll(context.Background(), 0, events.Filter{}, func(b []events.RecordedEvent) error {
-		if len(b) == 0 {
+	err := s.SubscribeAll(context.Background(), 0, events.Filter{}, func(b events.Batch) error {
+		if b.CaughtUp {
 			return stop
 		}
-		for _, e := range b {
+		for _, e := range b.Events {
 			if upTo != 0 && e.Position > upTo {
 				return stop
 			}

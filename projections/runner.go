@@ -15,7 +15,7 @@ import (
 
 // subscriber is the part of events.Store the runner needs.
 type subscriber interface {
-	SubscribeAll(ctx context.Context, from events.Position, filter events.Filter, handle func([]events.RecordedEvent) error) error
+	SubscribeAll(ctx context.Context, from events.Position, filter events.Filter, handle func(events.Batch) error) error
 }
 
 // Config of a Runner. Events and DB are required; every other zero value has a default.

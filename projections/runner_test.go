@@ -151,7 +151,7 @@ type redeliver struct {
 	back events.Position
 }
 
-func (s redeliver) SubscribeAll(ctx context.Context, from events.Position, f events.Filter, h func([]events.RecordedEvent) error) error {
+func (s redeliver) SubscribeAll(ctx context.Context, from events.Position, f events.Filter, h func(events.Batch) error) error {
 	return s.Store.SubscribeAll(ctx, from-min(from, s.back), f, h)
 }
 
@@ -342,7 +342,7 @@ type flaky struct {
 	failures atomic.Int32
 }
 
-func (s *flaky) SubscribeAll(ctx context.Context, from events.Position, f events.Filter, h func([]events.RecordedEvent) error) error {
+func (s *flaky) SubscribeAll(ctx context.Context, from events.Position, f events.Filter, h func(events.Batch) error) error {
 	if s.failures.Add(-1) >= 0 {
 		return errors.New("connection refused")
 	}
@@ -493,4 +493,30 @@ func gauge(t testing.TB, reg *prometheus.Registry, name string) float64 {
 		return sum
 	}
 	return -1
+}
+
+// TestNarrowProjectionCheckpointsSkippedEvents: a projection whose filter matches nothing still
+// records how far it has looked, so a restart does not rescan the whole log.
+func TestNarrowProjectionCheckpointsSkippedEvents(t *testing.T) {
+	store := newStore(t)
+	fill(t, store, 100, 100) // 10,000 events, none for the projection
+	_, head := storeCounts(t, store, 0)
+	db := openDB(t, t.TempDir())
+	c := &counter{name: "narrow", filter: events.Filter{StreamPrefixes: []string{"nothing-"}}}
+	stop := start(t, newRunner(t, Config{Events: store, DB: db, Projections: []Projection{c}}))
+	waitFor(t, "caught up", func() bool { return storedCheckpoint(t, db, "narrow") == head })
+	stop()
+	if c.applied.Load() != 0 {
+		t.Fatalf("applied %d events that the filter excludes", c.applied.Load())
+	}
+}
+
+// storedCheckpoint reads the stored checkpoint position of a projection.
+func storedCheckpoint(t *testing.T, db *DB, name string) events.Position {
+	t.Helper()
+	c, _, err := db.readCheckpoint(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events.Position(c.Position)
 }

@@ -188,37 +188,42 @@ func (w *worker) startRebuild() {
 }
 
 // handle is the subscription's callback.
-func (w *worker) handle(batch []events.RecordedEvent) error {
-	if len(batch) == 0 {
-		return w.caughtUp()
-	}
+func (w *worker) handle(b events.Batch) error {
 	// Delivery is at least once; the checkpoint makes application exactly once.
+	batch := b.Events
 	i := 0
 	for i < len(batch) && uint64(batch[i].Position) <= w.pos {
 		i++
 	}
 	batch = batch[i:]
-	if len(batch) == 0 {
-		return nil
-	}
-	n, err := w.commit(batch)
-	if err != nil && n > 0 {
-		// Keep what precedes the failing event, so that the checkpoint (in Status too) stops
-		// right before it and the retries start with it.
-		if _, err2 := w.commit(batch[:n]); err2 != nil {
-			return errors.Join(err, err2)
+	// An empty batch still moves the checkpoint past events the filter skipped, so a narrow
+	// projection over a long log does not rescan it after a restart.
+	if len(batch) > 0 || uint64(b.Checkpoint) > w.pos {
+		n, err := w.commit(batch, max(events.Position(w.pos), b.Checkpoint))
+		if err != nil && n > 0 {
+			// Keep what precedes the failing event, so that the checkpoint (in Status too) stops
+			// right before it and the retries start with it.
+			if _, err2 := w.commit(batch[:n], batch[n-1].Position); err2 != nil {
+				return errors.Join(err, err2)
+			}
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return err
+	if b.CaughtUp {
+		return w.caughtUp()
+	}
+	return nil
 }
 
-// commit applies batch and writes the checkpoint in one Pebble batch. n is the index of the
-// event whose Apply failed (or len(batch) on success, 0 if the commit itself failed).
+// commit applies batch and writes the checkpoint through in one Pebble batch. n is the index of
+// the event whose Apply failed (or len(batch) on success, 0 if the commit itself failed).
 //
 // The commit does not wait for an fsync (pebble.NoSync): the read model can always be rebuilt
 // from the durable event store, and its checkpoint is in the same batch as its rows, so a crash
 // can only lose a tail of batches, rows and checkpoint together, which is then applied again.
-func (w *worker) commit(batch []events.RecordedEvent) (n int, err error) {
+func (w *worker) commit(batch []events.RecordedEvent, through events.Position) (n int, err error) {
 	w.db.mu.RLock()
 	defer w.db.mu.RUnlock()
 	if w.db.closed {
@@ -233,23 +238,24 @@ func (w *worker) commit(batch []events.RecordedEvent) (n int, err error) {
 			return i, err
 		}
 	}
-	last := &batch[len(batch)-1]
-	w.cpBuf = checkpoint{Position: uint64(last.Position), Version: w.version}.encode(w.cpBuf[:0])
+	w.cpBuf = checkpoint{Position: uint64(through), Version: w.version}.encode(w.cpBuf[:0])
 	if err := b.Set(w.cpKey, w.cpBuf, nil); err != nil {
 		return 0, fmt.Errorf("projection %s: write checkpoint: %w", w.name, err)
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return 0, fmt.Errorf("projection %s: commit up to position %d: %w", w.name, last.Position, err)
+		return 0, fmt.Errorf("projection %s: commit up to position %d: %w", w.name, through, err)
 	}
 
-	w.pos, w.failures = uint64(last.Position), 0
+	w.pos, w.failures = uint64(through), 0
 	w.m.applied.Add(float64(len(batch)))
 	w.m.position.Set(float64(w.pos))
-	if meta, err := last.Meta(); err == nil && meta.GetRecordedAt() != nil {
-		w.m.lag.Set(max(0, w.now().Sub(meta.GetRecordedAt().AsTime()).Seconds()))
+	if len(batch) > 0 {
+		if meta, err := batch[len(batch)-1].Meta(); err == nil && meta.GetRecordedAt() != nil {
+			w.m.lag.Set(max(0, w.now().Sub(meta.GetRecordedAt().AsTime()).Seconds()))
+		}
 	}
 	w.update(func(s *Status) {
-		s.Position, s.Failures = last.Position, 0
+		s.Position, s.Failures = through, 0
 		s.Applied += uint64(len(batch))
 	})
 	return len(batch), nil

@@ -86,11 +86,11 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[string]ackRecord) int 
 	nextRev := map[string]uint64{}
 	var last events.Position
 	errDone := fmt.Errorf("caught up")
-	err = s.SubscribeAll(ctx, 0, events.Filter{}, func(batch []events.RecordedEvent) error {
-		if len(batch) == 0 {
+	err = s.SubscribeAll(ctx, 0, events.Filter{}, func(b events.Batch) error {
+		if b.CaughtUp {
 			return errDone
 		}
-		for _, e := range batch {
+		for _, e := range b.Events {
 			if e.Position != last+1 {
 				return fmt.Errorf("gap: position %d follows %d", e.Position, last)
 			}

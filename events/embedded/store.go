@@ -21,8 +21,9 @@ const (
 	maxRound = 1024
 	// maxCachedHeads bounds the sequencer's cache of stream heads; a miss costs one Pebble read.
 	maxCachedHeads = 1 << 18
-	// A subscription hands over at most this much per call, and looks at most at scanLimit
-	// records per read lock, so that filtered catch-up over a long log stays responsive.
+	// A subscription hands over at most this much per call, and reports progress (an empty
+	// batch with a checkpoint) after its filter skipped scanLimit records, so that a narrow
+	// subscriber over a long log neither holds a read lock long nor rescans after a restart.
 	subscribeBatch      = 512
 	subscribeBatchBytes = 4 << 20
 	scanLimit           = 8192
@@ -387,11 +388,11 @@ func (s *Store) get(pos events.Position) (events.RecordedEvent, error) {
 	return decodeRecord(pos, v)
 }
 
-func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter events.Filter, handle func([]events.RecordedEvent) error) error {
+func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter events.Filter, handle func(events.Batch) error) error {
 	if err := filter.Validate(); err != nil {
 		return err
 	}
-	next, caughtUp := from+1, false
+	next, caughtUp, skipped := from+1, false, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -401,21 +402,22 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 			return err
 		}
 		if next <= durable {
-			batch, after, err := s.scan(next, durable, filter)
+			batch, after, n, err := s.scan(next, durable, filter, scanLimit-skipped)
 			if err != nil {
 				return err
 			}
-			next = after
-			if len(batch) > 0 {
-				if err := handle(batch); err != nil {
+			next, skipped = after, skipped+n
+			if len(batch) > 0 || skipped >= scanLimit {
+				skipped = 0
+				if err := handle(events.Batch{Events: batch, Checkpoint: next - 1}); err != nil {
 					return err
 				}
 			}
 			continue
 		}
 		if !caughtUp {
-			caughtUp = true
-			if err := handle(nil); err != nil {
+			caughtUp, skipped = true, 0
+			if err := handle(events.Batch{Checkpoint: next - 1, CaughtUp: true}); err != nil {
 				return err
 			}
 			continue
@@ -428,44 +430,44 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 	}
 }
 
-// scan reads matching events from next up to durable, within the per-call bounds, and
-// returns them with the position to continue from.
-func (s *Store) scan(next, durable events.Position, filter events.Filter) ([]events.RecordedEvent, events.Position, error) {
+// scan reads matching events from next up to durable, at most subscribeBatch of them (or
+// subscribeBatchBytes) and skipping at most maxSkip. It returns them, the position to continue
+// from and how many it skipped.
+func (s *Store) scan(next, durable events.Position, filter events.Filter, maxSkip int) ([]events.RecordedEvent, events.Position, int, error) {
 	s.readers.RLock()
 	defer s.readers.RUnlock()
 	if _, _, err := s.watch(); err != nil {
-		return nil, next, err
+		return nil, next, 0, err
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: globalKey(next), UpperBound: globalKey(durable + 1)})
 	if err != nil {
-		return nil, next, fmt.Errorf("subscribe: %w", err)
+		return nil, next, 0, fmt.Errorf("subscribe: %w", err)
 	}
 	defer it.Close()
 	batch := make([]events.RecordedEvent, 0, min(subscribeBatch, int(durable-next)+1))
-	size, scanned := 0, 0
-	for ok := it.First(); ok; ok = it.Next() {
+	size, skipped := 0, 0
+	for ok := it.First(); ok && len(batch) < subscribeBatch && size < subscribeBatchBytes && skipped < maxSkip; ok = it.Next() {
 		pos := events.Position(binary.BigEndian.Uint64(it.Key()[1:]))
 		stream, typ, rest, err := recordHeader(it.Value())
 		if err != nil {
-			return nil, next, fmt.Errorf("subscribe: position %d: %w", pos, err)
+			return nil, next, skipped, fmt.Errorf("subscribe: position %d: %w", pos, err)
 		}
 		next = pos + 1
-		if filter.Match(stream, typ) {
-			e, err := decodeRest(pos, stream, typ, rest)
-			if err != nil {
-				return nil, next, fmt.Errorf("subscribe: %w", err)
-			}
-			batch = append(batch, e)
-			size += len(e.Data) + len(e.Metadata)
+		if !filter.Match(stream, typ) {
+			skipped++
+			continue
 		}
-		if scanned++; len(batch) >= subscribeBatch || size >= subscribeBatchBytes || scanned >= scanLimit {
-			break
+		e, err := decodeRest(pos, stream, typ, rest)
+		if err != nil {
+			return nil, next, skipped, fmt.Errorf("subscribe: %w", err)
 		}
+		batch = append(batch, e)
+		size += len(e.Data) + len(e.Metadata)
 	}
 	if err := it.Error(); err != nil {
-		return nil, next, fmt.Errorf("subscribe: %w", err)
+		return nil, next, skipped, fmt.Errorf("subscribe: %w", err)
 	}
-	return batch, next, nil
+	return batch, next, skipped, nil
 }
 
 // Close stops accepting appends, lets the round being committed finish, answers queued

@@ -53,14 +53,43 @@
 // streams whose name starts with '$' are never delivered, whatever the filter. What the client has
 // already buffered is handed over in one batch (at most 512 events).
 //
-// The empty "caught up" batch: before subscribing, the store reads the position of the last record
-// in $all (any stream). It calls handle(nil) once, at the first of: the server's CaughtUp message,
-// an event or a filtered-subscription checkpoint at or after that position, or right away when
-// nothing was stored after from. So a server that never sends CaughtUp (EventStoreDB before 23.10)
-// still gets the empty batch, from the checkpoint it sends when its catch-up reaches the end, or
-// from the first event at or after the head. If a server sent neither CaughtUp nor checkpoints
-// and the last record of $all does not match the filter, the empty batch would wait for the
-// next matching event.
+// The CaughtUp batch: before subscribing, the store reads the position of the last record in $all
+// (any stream), the head. It sends the CaughtUp batch once, at the first of: the server's CaughtUp
+// message, an event or a checkpoint at or after the head, or right away when nothing was stored
+// after from. So a server that never sends CaughtUp (EventStoreDB before 23.10) still gets it, from
+// a checkpoint or the first event at or after the head. If a server sent neither CaughtUp nor
+// checkpoints and the last record of $all does not match the filter, the CaughtUp batch would wait
+// for the next matching event. A server sends CaughtUp again after it fell behind and caught up
+// once more; only the first one makes a CaughtUp batch.
+//
+// # Checkpoints
+//
+// Every subscription is filtered on the server (see above), and filtered subscriptions get
+// checkpoints: the server says how far in $all it has looked, matching or not. We ask for one every
+// 4096 records looked at (max search window 32, checkpoint interval multiplier 128; the client's
+// default multiplier of 1 would mean one every 32). The server sends one after each catch-up read
+// that completes the interval, one when catch-up reaches its end, and live one at every 4096th
+// record. Batch.Checkpoint maps them like this:
+//
+//   - An event batch: the position of its last event (or the checkpoint so far, if later).
+//   - A server checkpoint (c, p) that moves it on: a batch without events, Checkpoint c; or c-1
+//     when p < c, because (c, p) is then before the event at (c, c) in the server's order (the
+//     server sends (c, 0) at the start of a catch-up read, where it has in fact looked at the
+//     record at c; we do not rely on that and resume one event early at worst).
+//   - The CaughtUp batch: the larger of the checkpoint so far and the head's commit position. That
+//     is safe, as we read the server's source: the head was read from the server's index before
+//     subscribing (reads of $all stop at the last indexed record); a subscription the server
+//     starts later reads up to its own last indexed position, which is at or after the head,
+//     before it says CaughtUp; and CaughtUp, an event or a checkpoint at or after the head all come
+//     after the server has handed over everything at or before the head in $all order. Without
+//     this, the CaughtUp checkpoint would stop at the server's last checkpoint, which lags the
+//     head by up to one catch-up read (32 records), or at the last delivered event for a server
+//     that sends no checkpoints.
+//   - A CaughtUp message's own position, if it has one, counts as a checkpoint.
+//
+// Events of '$' streams we drop count as passed over; a batch of only those is not sent, the
+// next batch carries the move. Checkpoints are commit positions, so the limit on explicit
+// transactions (see Positions) applies to them as well.
 //
 // A subscription the server drops returns a wrapped error (there is no automatic resubscribe: the
 // caller owns its checkpoint and subscribes again from it). Reading $all needs a user allowed to

@@ -16,20 +16,23 @@ package kurrentdb
 //   - Read of $all with a count (no filter), forwards (from a position, inclusive) and backwards
 //     (before a position, or from the end).
 //   - Read of $all as a subscription: Confirmation, catch-up after the start position (exclusive),
-//     an optional Checkpoint when catch-up reaches the end (filtered subscriptions only), CaughtUp
-//     (with timestamp, without, or never: see caughtUpMode), then live events; filters on stream
-//     name or event type by prefixes or regex (Go's regexp standing in for .NET's).
+//     CaughtUp (with timestamp, without, or never: see caughtUpMode), then live events; filters on
+//     stream name or event type by prefixes or regex (Go's regexp standing in for .NET's).
+//     Filtered subscriptions also get Checkpoint messages every search window * checkpoint
+//     interval multiplier records looked at, in catch-up and live, and one when catch-up reaches
+//     the end (see subscribeAll for the details we model and those we leave out).
 //   - Every event carries the "type", "content-type" and "created" system metadata (without
 //     "created" the client calls log.Fatalf).
 //   - Positions are byte-offset-like: each record advances the log by its size, commit == prepare,
 //     and the log starts after a model "epoch record", so positions have gaps and none is 0.
+//     Checkpoints at the start of a catch-up read carry prepare position 0, like the server's.
 //
 // It does not model: authentication, ACLs, TLS, gossip/cluster discovery, ServerFeatures (the
 // client treats Unimplemented as an old server), leader redirects, deletes and tombstones,
 // stream metadata ($max-count, $tb...), link events and projections, idempotent re-appends by
-// event id, explicit transactions, size limits (MaxAppendSize), the live buffer and FellBehind,
-// checkpoints every N events during catch-up, server-side deadlines, and durability. Everything is
-// in memory and survives clients coming and going, so a reopened Store sees it.
+// event id, explicit transactions, size limits (MaxAppendSize), the live buffer and FellBehind
+// (and the second catch-up and CaughtUp that follow it), server-side deadlines, and durability.
+// Everything is in memory and survives clients coming and going, so a reopened Store sees it.
 
 import (
 	"context"
@@ -65,7 +68,7 @@ const (
 
 type standinOptions struct {
 	caughtUp      caughtUpMode
-	noCheckpoints bool // no Checkpoint at the end of catch-up
+	noCheckpoints bool // no Checkpoint messages at all
 	oddReadReply  bool // stream reads first send a last_stream_position message
 }
 
@@ -78,6 +81,7 @@ type record struct {
 	created     int64 // .NET ticks (100 ns) since the Unix epoch, as the server sends them
 	data, meta  []byte
 	pos         uint64 // commit == prepare
+	end         uint64 // where the next record starts
 }
 
 type standin struct {
@@ -90,6 +94,8 @@ type standin struct {
 	nextPos uint64
 	changed chan struct{} // closed and replaced on every append
 	appends int           // append calls that wrote events
+	// subFilter is the filter options of the last subscription request.
+	subFilter *api.ReadReq_Options_FilterOptions
 
 	srvMu sync.Mutex
 	addr  string
@@ -185,6 +191,7 @@ func (s *standin) write(stream string, msgs []*api.AppendReq_ProposedMessage) *r
 			pos:         s.nextPos,
 		}
 		s.nextPos += 64 + uint64(len(stream)+len(r.typ)+len(r.data)+len(r.meta))
+		r.end = s.nextPos
 		s.log = append(s.log, r)
 		s.streams[stream] = append(s.streams[stream], r)
 		last = r
@@ -201,6 +208,24 @@ func (s *standin) appendCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.appends
+}
+
+// positions returns the position of every record in $all, in order.
+func (s *standin) positions() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]uint64, len(s.log))
+	for i, r := range s.log {
+		out[i] = r.pos
+	}
+	return out
+}
+
+// lastFilter returns the filter options of the last subscription request.
+func (s *standin) lastFilter() *api.ReadReq_Options_FilterOptions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subFilter
 }
 
 func (s *standin) eventID(stream string, rev uint64) uuid.UUID {
@@ -394,67 +419,171 @@ func sendAll(out grpc.ServerStreamingServer[api.ReadResp], page []*record) error
 	return nil
 }
 
+// readBatch is the server's DefaultReadBatchSize: a catch-up read of a filtered subscription
+// returns at most this many matching events (and looks at most at the search window of records).
+const readBatch = 32
+
+// subscribeAll models a catch-up subscription to $all (the server's AllSubscription and
+// AllSubscriptionFiltered enumerators, as we read them):
+//
+//   - Catch-up reads the log in pages; with a filter a page looks at up to window records (the
+//     request's max search window, 32 without one) and returns up to readBatch matching ones.
+//   - "checkpoint" is the last event sent, or the start of the last page read if that is later:
+//     (first record's position, 0), the server's CurrentPos, whose prepare part is 0.
+//   - Filtered only: after a page that brings the records looked at to window*multiplier, a
+//     Checkpoint at "checkpoint" (the counter keeps the remainder); at the end of the log a
+//     Checkpoint; live, a Checkpoint at the position of every window*multiplier-th record looked
+//     at (matching or not).
+//   - CaughtUp (see caughtUpMode) carrying "checkpoint" when going live; with nothing after the
+//     start position it goes live at once, without a catch-up read or its Checkpoint.
+//
+// Simplifications: the live counter starts when the stand-in goes live (the server counts from
+// the subscription's start, events it later skips as already sent included); no live buffer, so
+// never FellBehind and never a second catch-up with a second CaughtUp.
 func (s *standin) subscribeAll(o *api.ReadReq_Options, out grpc.ServerStreamingServer[api.ReadResp]) error {
 	match, filtered, err := matcher(o)
 	if err != nil {
 		return err
 	}
+	window, interval := uint64(0), uint64(0)
+	if filtered {
+		fo := o.GetFilter()
+		window = readBatch
+		if _, ok := fo.GetWindow().(*api.ReadReq_Options_FilterOptions_Max); ok {
+			window = uint64(fo.GetMax())
+		}
+		if window == 0 || fo.GetCheckpointIntervalMultiplier() == 0 {
+			return status.Error(codes.InvalidArgument, "search window and checkpoint interval multiplier must be positive")
+		}
+		interval = window * uint64(fo.GetCheckpointIntervalMultiplier())
+	}
+	checkpoints := filtered && !s.opts.noCheckpoints
 	if err := out.Send(&api.ReadResp{Content: &api.ReadResp_Confirmation{Confirmation: &api.ReadResp_SubscriptionConfirmation{
 		SubscriptionId: uuid.NewString(),
 	}}}); err != nil {
 		return err
 	}
 
-	// next is the index in s.log of the first record after the start position.
+	// next is the index in s.log of the first record after the start position; checkpoint is
+	// unset (the server's "head of TF") when subscribing from the start.
+	var checkpoint logPos
+	hasCheckpoint := false
 	s.mu.Lock()
+	s.subFilter = o.GetFilter()
 	next := 0
 	switch {
 	case o.GetAll().GetEnd() != nil:
 		next = len(s.log)
+		if next > 0 {
+			checkpoint, hasCheckpoint = logPos{s.log[next-1].pos, s.log[next-1].pos}, true
+		}
 	case o.GetAll().GetPosition() != nil:
 		p := o.GetAll().GetPosition()
-		for next < len(s.log) && !(logPos{s.log[next].pos, s.log[next].pos}).after(logPos{p.GetCommitPosition(), p.GetPreparePosition()}) {
+		checkpoint, hasCheckpoint = logPos{p.GetCommitPosition(), p.GetPreparePosition()}, true
+		for next < len(s.log) && !(logPos{s.log[next].pos, s.log[next].pos}).after(checkpoint) {
 			next++
 		}
 	}
+	// Nothing after the start position: the server goes live at once, without a catch-up read
+	// and so without its closing Checkpoint.
+	live := next >= len(s.log)
 	s.mu.Unlock()
+	pageStart := checkpoint // the first page starts at the requested position
 
-	var cursor *record // last record considered
-	live := false
+	sendCheckpoint := func(p logPos) error {
+		return out.Send(&api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{
+			CommitPosition: p.commit, PreparePosition: p.prepare, Timestamp: timestamppb.Now(),
+		}}})
+	}
+
+	// Catch-up.
+	considered := uint64(0)
+	for !live {
+		s.mu.Lock()
+		var page []*record
+		matched, atEnd := 0, false
+		for {
+			if next >= len(s.log) {
+				atEnd = true
+				break
+			}
+			if filtered && (uint64(len(page)) >= window || matched >= readBatch) {
+				break
+			}
+			r := s.log[next]
+			next++
+			page = append(page, r)
+			if match(r) {
+				matched++
+			}
+		}
+		s.mu.Unlock()
+
+		for _, r := range page {
+			if match(r) {
+				if err := out.Send(eventResp(r)); err != nil {
+					return err
+				}
+				checkpoint, hasCheckpoint = logPos{r.pos, r.pos}, true
+			}
+		}
+		if len(page) > 0 {
+			if !hasCheckpoint || checkpoint.before(pageStart) {
+				checkpoint, hasCheckpoint = pageStart, true
+			}
+			pageStart = logPos{page[len(page)-1].end, 0}
+		}
+		considered += uint64(len(page))
+		if atEnd {
+			live = true
+			if checkpoints && hasCheckpoint {
+				if err := sendCheckpoint(checkpoint); err != nil {
+					return err
+				}
+			}
+			break
+		}
+		if checkpoints && considered >= interval {
+			considered %= interval
+			if hasCheckpoint {
+				if err := sendCheckpoint(checkpoint); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	var cu *api.ReadResp_CaughtUp
+	switch s.opts.caughtUp {
+	case caughtUpFull:
+		cu = &api.ReadResp_CaughtUp{Timestamp: timestamppb.Now()}
+		if hasCheckpoint {
+			cu.Position = &api.ReadResp_Position{CommitPosition: checkpoint.commit, PreparePosition: checkpoint.prepare}
+		}
+	case caughtUpBare:
+		cu = &api.ReadResp_CaughtUp{}
+	}
+	if cu != nil {
+		if err := out.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: cu}}); err != nil {
+			return err
+		}
+	}
+
+	// Live.
+	considered = 0
 	for {
 		s.mu.Lock()
 		batch, changed := s.log[next:], s.changed
 		next = len(s.log)
 		s.mu.Unlock()
 		for _, r := range batch {
-			cursor = r
 			if match(r) {
 				if err := out.Send(eventResp(r)); err != nil {
 					return err
 				}
 			}
-		}
-		if !live {
-			live = true
-			if filtered && !s.opts.noCheckpoints && cursor != nil {
-				if err := out.Send(&api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{
-					CommitPosition: cursor.pos, PreparePosition: cursor.pos, Timestamp: timestamppb.Now(),
-				}}}); err != nil {
-					return err
-				}
-			}
-			var cu *api.ReadResp_CaughtUp
-			switch s.opts.caughtUp {
-			case caughtUpFull:
-				cu = &api.ReadResp_CaughtUp{Timestamp: timestamppb.Now()}
-				if cursor != nil {
-					cu.Position = &api.ReadResp_Position{CommitPosition: cursor.pos, PreparePosition: cursor.pos}
-				}
-			case caughtUpBare:
-				cu = &api.ReadResp_CaughtUp{}
-			}
-			if cu != nil {
-				if err := out.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: cu}}); err != nil {
+			if considered++; checkpoints && considered >= interval {
+				considered = 0
+				if err := sendCheckpoint(logPos{r.pos, r.pos}); err != nil {
 					return err
 				}
 			}

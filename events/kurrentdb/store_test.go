@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -50,7 +51,8 @@ func TestStoreRealServer(t *testing.T) {
 
 // The tests below talk to the stand-in directly. They cover what is specific to this adapter:
 // the hash chain across processes, the error text we parse, the caught-up detection without
-// CaughtUp, system streams, the client's panics and its self-closing.
+// CaughtUp, how server checkpoints become batch checkpoints, system streams, the client's panics
+// and its self-closing.
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -240,7 +242,7 @@ func TestReopen(t *testing.T) {
 	if _, err := st.ReadStream(testCtx(t), "actor-1", events.Forwards, 0, 1); !errors.Is(err, events.ErrClosed) {
 		t.Fatalf("read after close: %v", err)
 	}
-	if err := st.SubscribeAll(testCtx(t), 0, events.Filter{}, func([]events.RecordedEvent) error { return nil }); !errors.Is(err, events.ErrClosed) {
+	if err := st.SubscribeAll(testCtx(t), 0, events.Filter{}, func(events.Batch) error { return nil }); !errors.Is(err, events.ErrClosed) {
 		t.Fatalf("subscribe after close: %v", err)
 	}
 	again := openStandin(t, srv)
@@ -248,26 +250,51 @@ func TestReopen(t *testing.T) {
 	verifyChain(t, again, "actor-1", 3)
 }
 
-// collector gathers what a subscription hands over.
+// collector gathers what a subscription hands over and checks the Batch contract on every batch.
 type collector struct {
-	mu       sync.Mutex
-	got      []events.RecordedEvent
-	caughtAt int // len(got) when the empty batch came; -1 before
-	empties  int
-	notify   chan struct{}
+	t         *testing.T
+	mu        sync.Mutex
+	got       []events.RecordedEvent
+	caughtAt  int             // len(got) when the CaughtUp batch came; -1 before
+	caughtCP  events.Position // Checkpoint of the CaughtUp batch
+	caughtUps int
+	cp        events.Position // Checkpoint of the last batch
+	progress  []progressBatch // batches without events and without CaughtUp
+	notify    chan struct{}
 }
 
-func newCollector() *collector { return &collector{caughtAt: -1, notify: make(chan struct{}, 1)} }
+type progressBatch struct {
+	checkpoint events.Position
+	live       bool // after the CaughtUp batch
+}
 
-func (c *collector) handle(b []events.RecordedEvent) error {
+func newCollector(t *testing.T, from events.Position) *collector {
+	return &collector{t: t, caughtAt: -1, cp: from, notify: make(chan struct{}, 1)}
+}
+
+func (c *collector) handle(b events.Batch) error {
 	c.mu.Lock()
-	if len(b) == 0 {
-		c.empties++
-		if c.caughtAt < 0 {
-			c.caughtAt = len(c.got)
-		}
+	switch {
+	case b.CaughtUp && len(b.Events) > 0:
+		c.t.Errorf("CaughtUp batch with %d events", len(b.Events))
+	case b.Checkpoint < c.cp:
+		c.t.Errorf("checkpoint went back from %d to %d", c.cp, b.Checkpoint)
+	case len(b.Events) > 0 && b.Events[0].Position <= c.cp:
+		c.t.Errorf("event at %d after checkpoint %d", b.Events[0].Position, c.cp)
+	case len(b.Events) > 0 && b.Checkpoint < b.Events[len(b.Events)-1].Position:
+		c.t.Errorf("checkpoint %d before the batch's last event %d", b.Checkpoint, b.Events[len(b.Events)-1].Position)
 	}
-	c.got = append(c.got, b...)
+	c.cp = b.Checkpoint
+	switch {
+	case b.CaughtUp:
+		c.caughtUps++
+		if c.caughtAt < 0 {
+			c.caughtAt, c.caughtCP = len(c.got), b.Checkpoint
+		}
+	case len(b.Events) == 0:
+		c.progress = append(c.progress, progressBatch{checkpoint: b.Checkpoint, live: c.caughtAt >= 0})
+	}
+	c.got = append(c.got, b.Events...)
 	c.mu.Unlock()
 	select {
 	case c.notify <- struct{}{}:
@@ -297,6 +324,22 @@ func (c *collector) wait(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// collected is a copy of a collector's state.
+type collected struct {
+	caughtAt  int
+	caughtCP  events.Position
+	caughtUps int
+	cp        events.Position
+	progress  []progressBatch
+}
+
+func (c *collector) snapshot() collected {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return collected{caughtAt: c.caughtAt, caughtCP: c.caughtCP, caughtUps: c.caughtUps, cp: c.cp,
+		progress: append([]progressBatch(nil), c.progress...)}
+}
+
 func (c *collector) data() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -309,7 +352,7 @@ func (c *collector) data() []string {
 
 // subscribe runs SubscribeAll until the test ends and returns its collector and result.
 func subscribe(t *testing.T, st events.Store, from events.Position, f events.Filter) (*collector, chan error, context.CancelFunc) {
-	c := newCollector()
+	c := newCollector(t, from)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- st.SubscribeAll(ctx, from, f, c.handle) }()
@@ -332,6 +375,8 @@ func TestSubscribeFilters(t *testing.T) {
 	srv := startStandin(t, standinOptions{})
 	st := openStandin(t, srv)
 	seedMixed(t, srv, st)
+	pos := srv.positions()
+	head := events.Position(pos[len(pos)-1]) // $stats-1, which no filter passes
 
 	cases := []struct {
 		name   string
@@ -350,6 +395,10 @@ func TestSubscribeFilters(t *testing.T) {
 			if got := strings.Join(c.data(), " "); got != tc.want || c.caughtAt != len(c.got) {
 				t.Fatalf("got %q (caught up after %d), want %q", got, c.caughtAt, tc.want)
 			}
+			// Caught up, the checkpoint covers the whole log, the skipped system event at its end too.
+			if cp := c.snapshot().caughtCP; cp != head {
+				t.Fatalf("CaughtUp checkpoint %d, want the head of $all %d", cp, head)
+			}
 		})
 	}
 
@@ -360,8 +409,8 @@ func TestSubscribeFilters(t *testing.T) {
 	mustAppend(t, st, "channel-1", events.Exact(1), ev("test.B", "c2"))
 	mustAppend(t, st, "group-2", events.NoStream{}, ev("test.B", "h0"))
 	c.wait(t, "live events", func() bool { return len(c.got) == 4 })
-	if got := strings.Join(c.data(), " "); got != "group-1:g0 group-1:g1 group-1:g2 group-2:h0" || c.empties != 1 {
-		t.Fatalf("live: %q, %d empty batches", got, c.empties)
+	if got, snap := strings.Join(c.data(), " "), c.snapshot(); got != "group-1:g0 group-1:g1 group-1:g2 group-2:h0" || snap.caughtUps != 1 {
+		t.Fatalf("live: %q, %d CaughtUp batches", got, snap.caughtUps)
 	}
 	cancel()
 	resumeAt := c.got[1].Position
@@ -369,6 +418,14 @@ func TestSubscribeFilters(t *testing.T) {
 	r.wait(t, "caught up", func() bool { return r.caughtAt >= 0 })
 	if got := strings.Join(r.data(), " "); got != "group-1:g2 group-2:h0" {
 		t.Fatalf("resumed: %q", got)
+	}
+	// Resuming from the last checkpoint hands over nothing again.
+	again, _, _ := subscribe(t, st, r.snapshot().cp, events.Filter{StreamPrefixes: []string{"group-"}})
+	again.wait(t, "caught up", func() bool { return again.caughtAt >= 0 })
+	mustAppend(t, st, "group-2", events.Exact(0), ev("test.B", "h1"))
+	again.wait(t, "live event", func() bool { return len(again.got) == 1 })
+	if got := strings.Join(again.data(), " "); got != "group-2:h1" {
+		t.Fatalf("resumed from the checkpoint: %q", got)
 	}
 }
 
@@ -390,19 +447,106 @@ func TestCaughtUpWithoutCaughtUp(t *testing.T) {
 
 			c, _, _ := subscribe(t, st, 0, events.Filter{})
 			c.wait(t, "caught up", func() bool { return c.caughtAt >= 0 })
-			if c.caughtAt != 3 {
-				t.Fatalf("caught up after %d events, want 3", c.caughtAt)
+			if snap := c.snapshot(); snap.caughtAt != 3 || snap.caughtCP != last.Position {
+				t.Fatalf("caught up after %d events at checkpoint %d, want 3 and %d", snap.caughtAt, snap.caughtCP, last.Position)
 			}
 			// Nothing stored after from: caught up at once, whatever the server sends.
 			e, _, _ := subscribe(t, st, last.Position, events.Filter{})
 			e.wait(t, "caught up", func() bool { return e.caughtAt == 0 })
+			if cp := e.snapshot().caughtCP; cp != last.Position {
+				t.Fatalf("caught up at once at checkpoint %d, want %d", cp, last.Position)
+			}
 			mustAppend(t, st, "group-1", events.Exact(1), ev("test.A", "g2"))
 			e.wait(t, "live event", func() bool { return len(e.got) == 1 })
 			c.wait(t, "live event", func() bool { return len(c.got) == 4 })
-			if c.empties != 1 || e.empties != 1 {
-				t.Fatalf("empty batches: %d and %d", c.empties, e.empties)
+			if c.snapshot().caughtUps != 1 || e.snapshot().caughtUps != 1 {
+				t.Fatalf("CaughtUp batches: %d and %d", c.snapshot().caughtUps, e.snapshot().caughtUps)
 			}
 		})
+	}
+}
+
+func TestCheckpointOf(t *testing.T) {
+	for _, tc := range []struct {
+		p    logPos
+		want events.Position
+		ok   bool
+	}{
+		{logPos{1000, 1000}, 1000, true}, // an event's own position
+		{logPos{1000, 0}, 999, true},     // the start of a catch-up read
+		{logPos{1000, 1200}, 1000, true}, // past the commit's last prepare
+		{logPos{0, 0}, 0, true},
+		{logPos{math.MaxUint64, math.MaxUint64}, 0, false}, // no position
+	} {
+		if got, ok := checkpointOf(tc.p); got != tc.want || ok != tc.ok {
+			t.Errorf("checkpointOf(%+v) = %d, %v; want %d, %v", tc.p, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestCheckpoints: the server's checkpoints become progress batches, in catch-up and live, and
+// the CaughtUp batch covers the whole log, as the stand-in models the server.
+func TestCheckpoints(t *testing.T) {
+	srv := startStandin(t, standinOptions{})
+	st := openStandin(t, srv)
+	interval := searchWindow * checkpointMultiplier
+	noise := func(n int) {
+		for i := 0; i < n; i += 100 {
+			evs := make([]events.Event, 100)
+			for j := range evs {
+				evs[j] = ev("test.N", "n")
+			}
+			mustAppend(t, st, fmt.Sprintf("noise-%d", i/100%7), events.Any{}, evs...)
+		}
+	}
+	mustAppend(t, st, "wanted-1", events.NoStream{}, ev("test.A", "w0"))
+	noise(2*interval + 100)
+	records := srv.positions()
+	isRecord := map[events.Position]bool{}
+	for _, p := range records {
+		isRecord[events.Position(p)] = true
+	}
+
+	c, _, _ := subscribe(t, st, 0, events.Filter{StreamPrefixes: []string{"wanted-"}})
+	c.wait(t, "caught up", func() bool { return c.caughtAt >= 0 })
+	if f := srv.lastFilter(); f.GetMax() != searchWindow || f.GetCheckpointIntervalMultiplier() != checkpointMultiplier {
+		t.Fatalf("filter options: window %d, multiplier %d", f.GetMax(), f.GetCheckpointIntervalMultiplier())
+	}
+	snap := c.snapshot()
+	head := events.Position(records[len(records)-1])
+	if snap.caughtAt != 1 || snap.caughtCP != head {
+		t.Fatalf("caught up after %d events at %d, want 1 and the head %d", snap.caughtAt, snap.caughtCP, head)
+	}
+	// Catch-up: a checkpoint after each interval of records looked at (two), and one at the end.
+	// The stand-in, like the server, sends them at the start of a read, (c, 0): reported as c-1.
+	if len(snap.progress) < 2 {
+		t.Fatalf("%d progress batches during catch-up over %d skipped records, want 2 or more", len(snap.progress), len(records)-1)
+	}
+	for _, p := range snap.progress {
+		if !isRecord[p.checkpoint+1] || p.checkpoint >= head {
+			t.Fatalf("catch-up checkpoint %d: want the position before a read's first record, below %d", p.checkpoint, head)
+		}
+	}
+
+	// Live: a checkpoint at the interval-th record after going live.
+	wentLive := len(records)
+	noise(interval + 100)
+	records = srv.positions()
+	want := events.Position(records[wentLive+interval-1])
+	c.wait(t, "live checkpoint", func() bool { return c.cp >= want })
+	var live []events.Position
+	for _, p := range c.snapshot().progress {
+		if p.live {
+			live = append(live, p.checkpoint)
+		}
+	}
+	if len(live) != 1 || live[0] != want {
+		t.Fatalf("live checkpoints %v, want [%d]", live, want)
+	}
+	w := mustAppend(t, st, "wanted-1", events.Exact(0), ev("test.A", "w1"))
+	c.wait(t, "live event", func() bool { return len(c.got) == 2 })
+	if cp := c.snapshot().cp; cp != w.Position {
+		t.Fatalf("checkpoint %d after the live event at %d", cp, w.Position)
 	}
 }
 
@@ -412,8 +556,8 @@ func TestSubscribeEnds(t *testing.T) {
 	mustAppend(t, st, "channel-1", events.NoStream{}, ev("test.A", "c0"))
 
 	boom := errors.New("boom")
-	err := st.SubscribeAll(testCtx(t), 0, events.Filter{}, func(b []events.RecordedEvent) error {
-		if len(b) > 0 {
+	err := st.SubscribeAll(testCtx(t), 0, events.Filter{}, func(b events.Batch) error {
+		if len(b.Events) > 0 {
 			return boom
 		}
 		return nil
@@ -457,20 +601,36 @@ func TestSubscribeEnds(t *testing.T) {
 
 // TestClientReplaced: after a failed discovery the client closes itself for good; the store
 // replaces it, so the server coming back is enough.
-func TestClientReplaced(t *testing.T) {
+// TestServerOutage: calls fail while the server is down and work again once it is back,
+// whether or not the client gave up on discovery in between.
+func TestServerOutage(t *testing.T) {
 	srv := startStandin(t, standinOptions{})
 	st := openStandin(t, srv)
 	mustAppend(t, st, "channel-1", events.NoStream{}, ev("test.A", "0"))
 	srv.stop()
-	for i := 0; i < 2; i++ { // the first fails the call, the second a discovery round
+	for i := 0; i < 2; i++ {
 		if _, err := st.Append(testCtx(t), "channel-1", events.Any{}, ev("test.A", "x")); err == nil {
 			t.Fatal("append with the server down succeeded")
 		}
 	}
+	srv.restart(t)
+	mustAppend(t, st, "channel-1", events.Exact(0), ev("test.A", "1"))
+	verifyChain(t, st, "channel-1", 2)
+}
+
+// TestClientReplaced puts the store in the state the client leaves it in after a failed
+// discovery round (closed for good, kurrentdb/impl.go closeWith) without depending on how many
+// failures that takes, and checks that the next call replaces the client and succeeds.
+func TestClientReplaced(t *testing.T) {
+	srv := startStandin(t, standinOptions{})
+	st := openStandin(t, srv)
+	mustAppend(t, st, "channel-1", events.NoStream{}, ev("test.A", "0"))
 	st.mu.RLock()
 	dead := st.client
 	st.mu.RUnlock()
-	srv.restart(t)
+	if err := dead.Close(); err != nil {
+		t.Fatal(err)
+	}
 	mustAppend(t, st, "channel-1", events.Exact(0), ev("test.A", "1"))
 	verifyChain(t, st, "channel-1", 2)
 	st.mu.RLock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"strings"
 
@@ -18,6 +19,15 @@ const (
 	maxBatch = 512
 	// pumpBuffer is how many subscription messages may wait for the handler.
 	pumpBuffer = 1024
+	// searchWindow and checkpointMultiplier are the filter options of every subscription (the
+	// client's MaxSearchWindow and CheckpointInterval). The server looks at up to searchWindow
+	// records per catch-up read, and sends a checkpoint after every searchWindow*checkpointMultiplier
+	// records it looked at, matching or not: in catch-up after the read that crosses the interval,
+	// live at the record that completes it. 32 is the client's default window; the client's default
+	// multiplier (1) would make the server report every 32 records, which floods a broad
+	// subscription with checkpoints; 4096 keeps a narrow one from rescanning much after a restart.
+	searchWindow         = 32
+	checkpointMultiplier = 128
 )
 
 // logPos is a KurrentDB $all position, ordered by commit then prepare position like the server does.
@@ -27,9 +37,25 @@ func (a logPos) before(b logPos) bool {
 	return a.commit < b.commit || a.commit == b.commit && a.prepare < b.prepare
 }
 
+// checkpointOf maps a position up to which the server says it has processed $all (a checkpoint)
+// to an events.Position P such that every event at or before P was processed. An event written
+// over gRPC is at (p, p), so a checkpoint (c, q) with q >= c covers the event at c. One with q < c
+// does not, by the server's order: the server sends such checkpoints at the start of a catch-up
+// read, (c, 0), and although it has looked at the record at c by then, we do not rely on it and
+// say c-1. Resuming from c-1 at worst hands over the event at c again.
+func checkpointOf(p logPos) (events.Position, bool) {
+	if p.commit == math.MaxUint64 { // "no position"
+		return 0, false
+	}
+	if p.prepare < p.commit {
+		return events.Position(p.commit - 1), true
+	}
+	return events.Position(p.commit), true
+}
+
 // SubscribeAll follows $all from (after) position from; see the package documentation for the
-// filter mapping and for how the caught-up empty batch is found.
-func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter events.Filter, handle func([]events.RecordedEvent) error) error {
+// filter mapping, for how the CaughtUp batch is found and where checkpoints come from.
+func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter events.Filter, handle func(events.Batch) error) error {
 	if err := filter.Validate(); err != nil {
 		return err
 	}
@@ -47,7 +73,12 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 	start := logPos{uint64(from), uint64(from)}
 	caughtUp := empty || !start.before(last)
 
-	opts := kurrentdb.SubscribeToAllOptions{From: kurrentdb.Start{}, Filter: subscriptionFilter(filter)}
+	opts := kurrentdb.SubscribeToAllOptions{
+		From:               kurrentdb.Start{},
+		Filter:             subscriptionFilter(filter),
+		MaxSearchWindow:    searchWindow,
+		CheckpointInterval: checkpointMultiplier,
+	}
 	if from > 0 {
 		opts.From = kurrentdb.Position{Commit: uint64(from), Prepare: uint64(from)}
 	}
@@ -86,8 +117,21 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 		<-pumped
 	}()
 
+	// cp: every event at or before it has been handed over or skipped (by the server's filter or
+	// ours); it never decreases. reported is the Checkpoint of the last batch.
+	cp, reported := from, from
+	send := func(b events.Batch) error {
+		b.Checkpoint, reported = cp, cp
+		return handle(b)
+	}
+	advance := func(p logPos) {
+		if c, ok := checkpointOf(p); ok {
+			cp = max(cp, c)
+		}
+	}
+
 	if caughtUp {
-		if err := handle(nil); err != nil {
+		if err := send(events.Batch{CaughtUp: true}); err != nil {
 			return err
 		}
 	}
@@ -106,6 +150,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 			}
 		}
 		reached := false // this message shows that everything up to last has been handed over
+		passed := false  // this message may have moved cp over events the filter skipped
 		switch {
 		case m.EventAppeared != nil:
 			var batch []events.RecordedEvent
@@ -115,9 +160,13 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 					if !strings.HasPrefix(e.StreamID, "$") {
 						batch = append(batch, recorded(e))
 					}
+					// An event we drop ('$' stream) is passed over all the same.
+					if e.Position.Commit != math.MaxUint64 {
+						cp = max(cp, events.Position(e.Position.Commit))
+					}
 					if !caughtUp && !(logPos{e.Position.Commit, e.Position.Prepare}).before(last) {
 						reached = true
-						break // end the batch here so the empty batch follows right after
+						break // end the batch here so the CaughtUp batch follows right after
 					}
 				}
 				if len(batch) >= maxBatch {
@@ -136,15 +185,25 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 					break
 				}
 			}
+			// Without events (only '$' streams) the move of cp waits for the next batch.
 			if len(batch) > 0 {
-				if err := handle(batch); err != nil {
+				if err := send(events.Batch{Events: batch}); err != nil {
 					return err
 				}
 			}
 		case m.CheckPointReached != nil:
-			reached = !(logPos{m.CheckPointReached.Commit, m.CheckPointReached.Prepare}).before(last)
+			p := logPos{m.CheckPointReached.Commit, m.CheckPointReached.Prepare}
+			if _, ok := checkpointOf(p); ok {
+				reached = !p.before(last)
+				advance(p)
+				passed = true
+			}
 		case m.CaughtUp != nil:
 			reached = true
+			if p := m.CaughtUp.Position; p != nil {
+				advance(logPos{p.Commit, p.Prepare})
+				passed = true
+			}
 		case m.SubscriptionDropped != nil:
 			return s.subscriptionEnded(ctx, m.SubscriptionDropped.Error)
 		case m.FellBehind != nil:
@@ -154,9 +213,20 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 			// it can only be CaughtUp: a subscription falls behind only after it was live.
 			reached = true
 		}
-		if reached && !caughtUp {
+		switch {
+		case reached && !caughtUp:
+			// The server has handed over everything up to its own end of $all, which is at or
+			// after the head we read before subscribing (see doc.go).
 			caughtUp = true
-			if err := handle(nil); err != nil {
+			if !empty {
+				cp = max(cp, events.Position(last.commit))
+			}
+			if err := send(events.Batch{CaughtUp: true}); err != nil {
+				return err
+			}
+		case passed && cp > reported:
+			// A checkpoint (or a repeated CaughtUp) moved cp over events the filter skipped.
+			if err := send(events.Batch{}); err != nil {
 				return err
 			}
 		}

@@ -9,8 +9,12 @@ import (
 	"github.com/polyproto-chat/server/events"
 )
 
-// subscribeBatch bounds one handle call so a catching-up subscriber does not hold a huge slice.
-const subscribeBatch = 512
+// A subscription hands over at most subscribeBatch events per call, and reports progress after
+// looking at scanLimit events even if its filter matched none of them.
+const (
+	subscribeBatch = 512
+	scanLimit      = 8192
+)
 
 // Store is an in-memory events.Store. The zero value is not usable; call New.
 type Store struct {
@@ -105,12 +109,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir events.Direct
 	return out, nil
 }
 
-func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter events.Filter, handle func([]events.RecordedEvent) error) error {
+func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter events.Filter, handle func(events.Batch) error) error {
 	if err := filter.Validate(); err != nil {
 		return err
 	}
-	next := int(from) // index into log of the next event to look at
-	caughtUp := false
+	next := int(from) // index into log of the next event to look at, = the checkpoint
+	caughtUp, skipped := false, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -121,34 +125,34 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 			return events.ErrClosed
 		}
 		batch := make([]events.RecordedEvent, 0, min(subscribeBatch, len(s.log)-min(next, len(s.log))))
-		for ; next < len(s.log) && len(batch) < subscribeBatch; next++ {
+		for ; next < len(s.log) && len(batch) < subscribeBatch && skipped < scanLimit; next++ {
 			if filter.Match(s.log[next].Stream, s.log[next].Type) {
 				batch = append(batch, s.log[next])
+			} else {
+				skipped++
 			}
 		}
 		atHead, changed := next >= len(s.log), s.changed
 		s.mu.RUnlock()
 
-		if len(batch) > 0 {
-			if err := handle(batch); err != nil {
+		checkpoint := events.Position(next)
+		switch {
+		case len(batch) > 0 || skipped >= scanLimit:
+			skipped = 0
+			if err := handle(events.Batch{Events: batch, Checkpoint: checkpoint}); err != nil {
 				return err
 			}
-			continue
-		}
-		if !atHead {
-			continue
-		}
-		if !caughtUp {
-			caughtUp = true
-			if err := handle(nil); err != nil {
+		case atHead && !caughtUp:
+			caughtUp, skipped = true, 0
+			if err := handle(events.Batch{Checkpoint: checkpoint, CaughtUp: true}); err != nil {
 				return err
 			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-changed:
+		case atHead:
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-changed:
+			}
 		}
 	}
 }

@@ -51,6 +51,7 @@ func Run(t *testing.T, h Harness) {
 		{"ResubscribeFromCheckpoint", testResubscribeFromCheckpoint},
 		{"SubscribeFilters", testSubscribeFilters},
 		{"SubscribeHandlerError", testSubscribeHandlerError},
+		{"CheckpointPassesFilteredEvents", testCheckpointPassesFilteredEvents},
 		{"ContextCancellation", testContextCancellation},
 		{"LargeEvents", testLargeEvents},
 		{"InvalidInput", testInvalidInput},
@@ -371,12 +372,13 @@ func testConcurrentStreamsGlobalOrder(t *testing.T, f *fixture) {
 
 // subscriber runs SubscribeAll in the background and records everything it is handed.
 type subscriber struct {
-	mu       sync.Mutex
-	got      []events.RecordedEvent
-	caughtUp int // number of empty batches
-	more     chan struct{}
-	done     chan error
-	cancel   context.CancelFunc
+	mu         sync.Mutex
+	got        []events.RecordedEvent
+	caughtUp   int // number of batches with CaughtUp set
+	checkpoint events.Position
+	more       chan struct{}
+	done       chan error
+	cancel     context.CancelFunc
 }
 
 func subscribe(t *testing.T, s events.Store, from events.Position, filter events.Filter) *subscriber {
@@ -384,12 +386,26 @@ func subscribe(t *testing.T, s events.Store, from events.Position, filter events
 	ctx, cancel := context.WithCancel(context.Background())
 	sub := &subscriber{more: make(chan struct{}, 1), done: make(chan error, 1), cancel: cancel}
 	go func() {
-		sub.done <- s.SubscribeAll(ctx, from, filter, func(batch []events.RecordedEvent) error {
+		sub.done <- s.SubscribeAll(ctx, from, filter, func(b events.Batch) error {
 			sub.mu.Lock()
-			if len(batch) == 0 {
+			// The Batch contract, checked on every delivery.
+			switch {
+			case b.CaughtUp && len(b.Events) > 0:
+				t.Errorf("a CaughtUp batch carries %d events", len(b.Events))
+			case b.CaughtUp && sub.caughtUp > 0:
+				t.Errorf("CaughtUp set on a second batch")
+			case b.Checkpoint < sub.checkpoint:
+				t.Errorf("checkpoint went back from %d to %d", sub.checkpoint, b.Checkpoint)
+			case len(b.Events) > 0 && b.Checkpoint < b.Events[len(b.Events)-1].Position:
+				t.Errorf("checkpoint %d is before the batch's last event %d", b.Checkpoint, b.Events[len(b.Events)-1].Position)
+			case len(b.Events) > 0 && b.Events[0].Position <= max(sub.checkpoint, from):
+				t.Errorf("event at %d delivered again (checkpoint %d, from %d)", b.Events[0].Position, sub.checkpoint, from)
+			}
+			if b.CaughtUp {
 				sub.caughtUp++
 			}
-			sub.got = append(sub.got, batch...)
+			sub.checkpoint = b.Checkpoint
+			sub.got = append(sub.got, b.Events...)
 			sub.mu.Unlock()
 			select {
 			case sub.more <- struct{}{}:
@@ -402,7 +418,7 @@ func subscribe(t *testing.T, s events.Store, from events.Position, filter events
 	return sub
 }
 
-// waitFor waits until the subscriber holds n events and, if caughtUp, has seen the empty batch.
+// waitFor waits until the subscriber holds n events and, if caughtUp, has seen the CaughtUp batch.
 func (sub *subscriber) waitFor(t *testing.T, n int, caughtUp bool) []events.RecordedEvent {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
@@ -462,7 +478,7 @@ func testSubscribeCatchUpThenLive(t *testing.T, f *fixture) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	if sub.caughtUp != 1 {
-		t.Fatalf("caught-up (empty batch) signalled %d times, want once", sub.caughtUp)
+		t.Fatalf("CaughtUp signalled %d times, want once", sub.caughtUp)
 	}
 }
 
@@ -563,17 +579,68 @@ func testSubscribeFilters(t *testing.T, f *fixture) {
 	}
 	checkPayloads(t, mine, "x1", "y1", "x2", "y2")
 
-	err := s.SubscribeAll(ctxT(t), 0, events.Filter{StreamPrefixes: []string{"a"}, EventTypes: []string{"b"}}, func([]events.RecordedEvent) error { return nil })
+	err := s.SubscribeAll(ctxT(t), 0, events.Filter{StreamPrefixes: []string{"a"}, EventTypes: []string{"b"}}, func(events.Batch) error { return nil })
 	if !errors.Is(err, events.ErrInvalidFilter) {
 		t.Fatalf("filter with both fields: %v, want ErrInvalidFilter", err)
 	}
 }
 
+// testCheckpointPassesFilteredEvents: a subscriber whose filter matches almost nothing still
+// learns how far the store has looked, during catch-up and live, so it need not rescan the log.
+func testCheckpointPassesFilteredEvents(t *testing.T, f *fixture) {
+	const perAppend, appends = 100, 100 // 10,000 events the filter skips, more than any sane scan window
+	s := f.store
+	noise := func(round int) events.AppendResult {
+		var last events.AppendResult
+		for i := 0; i < appends; i++ {
+			last = mustAppend(t, s, f.stream(fmt.Sprintf("noise%d.%d", round, i%10)), events.Any{}, evs("n", perAppend)...)
+		}
+		return last
+	}
+	wanted := f.cat + "-wanted"
+	first := mustAppend(t, s, wanted, events.NoStream{}, ev("w0"))
+	head := noise(0)
+
+	sub := subscribe(t, s, 0, events.Filter{StreamPrefixes: []string{wanted}})
+	checkPayloads(t, sub.waitFor(t, 1, true), "w0")
+	sub.mu.Lock()
+	cp := sub.checkpoint
+	sub.mu.Unlock()
+	if cp < head.Position {
+		t.Fatalf("caught up at checkpoint %d, but %d events the filter skipped end at %d", cp, appends*perAppend, head.Position)
+	}
+	if cp < first.Position {
+		t.Fatalf("checkpoint %d before the delivered event %d", cp, first.Position)
+	}
+
+	// Live: more skipped events move the checkpoint too. A store may report progress in
+	// windows, so only the first half of the new span must be passed.
+	before := head.Position
+	head = noise(1)
+	halfway := before + (head.Position-before)/2
+	deadline := time.After(30 * time.Second)
+	for {
+		sub.mu.Lock()
+		cp = sub.checkpoint
+		sub.mu.Unlock()
+		if cp >= halfway {
+			break
+		}
+		select {
+		case <-sub.more:
+		case <-deadline:
+			t.Fatalf("live checkpoint stuck at %d while skipped events reach %d", cp, head.Position)
+		}
+	}
+	mustAppend(t, s, wanted, events.Exact(0), ev("w1"))
+	checkPayloads(t, sub.waitFor(t, 2, true), "w0", "w1")
+}
+
 func testSubscribeHandlerError(t *testing.T, f *fixture) {
 	mustAppend(t, f.store, f.stream("a"), events.NoStream{}, evs("a", 3)...)
 	boom := errors.New("handler failed")
-	err := f.store.SubscribeAll(ctxT(t), 0, f.prefix(), func(b []events.RecordedEvent) error {
-		if len(b) > 0 {
+	err := f.store.SubscribeAll(ctxT(t), 0, f.prefix(), func(b events.Batch) error {
+		if len(b.Events) > 0 {
 			return boom
 		}
 		return nil
@@ -594,7 +661,7 @@ func testContextCancellation(t *testing.T, f *fixture) {
 	if _, err := s.ReadStream(ctx, a, events.Forwards, 0, 10); !errors.Is(err, context.Canceled) {
 		t.Fatalf("read with cancelled context: %v", err)
 	}
-	if err := s.SubscribeAll(ctx, 0, f.prefix(), func([]events.RecordedEvent) error { return nil }); !errors.Is(err, context.Canceled) {
+	if err := s.SubscribeAll(ctx, 0, f.prefix(), func(events.Batch) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("subscribe with cancelled context: %v", err)
 	}
 	// A live subscription returns promptly when its context ends.
