@@ -1,6 +1,7 @@
-// Package gateway is the client edge of the server: the WebSocket gateway
-// (GET /.p2/core/v1/gateway, polyproto core section 3.2) and the REST routes under /.p2/, turning
-// client frames and requests into commands for session, channel and group actors and fanning
-// their events back out. Nothing is here yet: it arrives with the gateway issue (#4); until then
-// the server serves only its operational endpoints (see cmd/polyproto-chat).
+// Package gateway is the client edge of the server: the REST routes under /.p2/ (and
+// /.well-known/polyproto-core) and, with the gateway issue, the WebSocket gateway. Handlers parse
+// and bound hostile input, do the slow or outward work (argon2id, signing, fetching a foreign home
+// server's answer), then send commands to actors (actors/account, later channel and group
+// actors) and write their replies. errors.go is the one table from errors to HTTP status and
+// error code.
 package gateway

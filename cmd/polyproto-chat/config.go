@@ -7,7 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
+	"time"
+
+	"github.com/polyproto-chat/server/federation"
+	"github.com/polyproto-chat/server/identity"
 )
 
 // Config is everything the server is started with. Every flag has an environment fallback,
@@ -19,6 +24,9 @@ type Config struct {
 	Domain    string
 	LogFormat string
 	LogLevel  slog.Level
+	PublicURL string           // "" = http://<listen address>
+	Peers     federation.Peers // domain -> base URL of other servers; others are https://<domain>
+	CacheTTL  time.Duration    // cache window of the certs this server serves
 }
 
 // parseFlags reads args with defaults taken from getenv.
@@ -37,12 +45,19 @@ func parseFlags(name string, args []string, getenv func(string) string) (Config,
 	fs.StringVar(&c.Store, "store", env("P2CHAT_STORE", ""), "event store: empty = embedded Pebble in the data dir, memory, or kurrentdb://... / esdb://... (env P2CHAT_STORE)")
 	fs.StringVar(&c.Domain, "domain", env("P2CHAT_DOMAIN", "localhost"), "domain of this home server, the part after @ in its actors' federation IDs (env P2CHAT_DOMAIN)")
 	fs.StringVar(&c.LogFormat, "log-format", env("P2CHAT_LOG_FORMAT", "text"), "log format: text or json (env P2CHAT_LOG_FORMAT)")
+	fs.StringVar(&c.PublicURL, "public-url", env("P2CHAT_PUBLIC_URL", ""), "base URL clients and other servers reach this server at, for /.well-known/polyproto-core; empty = http://<listen address> (env P2CHAT_PUBLIC_URL)")
+	peers := fs.String("peers", env("P2CHAT_PEERS", ""), "domain=url,... base URLs of other servers instead of https://<domain> (env P2CHAT_PEERS)")
+	fs.DurationVar(&c.CacheTTL, "cert-cache-ttl", envDuration(getenv, "P2CHAT_CERT_CACHE_TTL", time.Hour), "how long other servers may trust the status of a certificate this server serves (env P2CHAT_CERT_CACHE_TTL)")
 	level := fs.String("log-level", env("P2CHAT_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env P2CHAT_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fs, fmt.Errorf("-log-level %q: want debug, info, warn or error", *level)
+	}
+	var err error
+	if c.Peers, err = federation.ParsePeers(*peers); err != nil {
+		return c, fs, fmt.Errorf("-peers: %w", err)
 	}
 	return c, fs, c.validate()
 }
@@ -57,7 +72,16 @@ func (c *Config) validate() error {
 	if c.DataDir == "" {
 		return errors.New("-data-dir must not be empty")
 	}
-	if err := validDomain(c.Domain); err != nil {
+	if c.CacheTTL < time.Second || c.CacheTTL > 12*time.Hour {
+		return fmt.Errorf("-cert-cache-ttl %s: want 1s to 12h (core 6.4 recommends 1-12 hours)", c.CacheTTL)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("-public-url %q: want http(s)://host[:port]", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	}
+	if err := identity.ValidateDomain(c.Domain); err != nil {
 		return fmt.Errorf("-domain %q: %w", c.Domain, err)
 	}
 	switch s := c.Store; {
@@ -79,23 +103,16 @@ func hasAnyPrefix(s string, prefixes ...string) bool {
 	return false
 }
 
-// validDomain accepts lower-case DNS names (labels of a-z, 0-9 and '-'), as polyproto
-// federation IDs are lower-case; "localhost" is fine for a laptop.
-func validDomain(d string) error {
-	if d == "" || len(d) > 253 {
-		return errors.New("must be 1-253 characters")
-	}
-	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Errorf("label %q is not a DNS label", label)
+// envDuration reads a duration from the environment; a malformed one falls back to def and
+// the flag's own parsing reports nothing, so validate catches it through the range check.
+func envDuration(getenv func(string) string, key string, def time.Duration) time.Duration {
+	if v := getenv(key); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
 		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-				return fmt.Errorf("label %q: only lower-case letters, digits and '-'", label)
-			}
-		}
+		return -1
 	}
-	return nil
+	return def
 }
 
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {

@@ -33,10 +33,10 @@ func TestMain(m *testing.M) {
 
 func noEnv(string) string { return "" }
 
-// start runs a server on 127.0.0.1:0 in dir until the test ends.
-func start(t *testing.T, dir string) (*Server, func()) {
+// start runs a server on 127.0.0.1:0 in dir until the test ends; args are further flags.
+func start(t *testing.T, dir string, args ...string) (*Server, func()) {
 	t.Helper()
-	cfg, _, err := parseFlags("test", []string{"-listen", "127.0.0.1:0", "-data-dir", dir}, noEnv)
+	cfg, _, err := parseFlags("test", append([]string{"-listen", "127.0.0.1:0", "-data-dir", dir}, args...), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

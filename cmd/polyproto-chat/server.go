@@ -18,10 +18,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/polyproto-chat/server/actors"
+	"github.com/polyproto-chat/server/actors/account"
 	"github.com/polyproto-chat/server/events"
 	"github.com/polyproto-chat/server/events/embedded"
 	"github.com/polyproto-chat/server/events/kurrentdb"
 	"github.com/polyproto-chat/server/events/memory"
+	"github.com/polyproto-chat/server/federation"
+	"github.com/polyproto-chat/server/gateway"
+	"github.com/polyproto-chat/server/identity"
 	"github.com/polyproto-chat/server/projections"
 )
 
@@ -76,11 +80,37 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	}
 	s.actors = actors.NewSystem(actors.Config{Logger: log.With("component", "actors")})
 
+	root, err := identity.LoadOrCreateRoot(filepath.Join(cfg.DataDir, "identity"), cfg.Domain, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("home server identity: %w", err)
+	}
+	accounts, err := s.actors.Kind(account.KindName, account.Producer(s.store, log.With("component", "account")), actors.KindOptions{})
+	if err != nil {
+		return nil, err
+	}
+	edge, err := gateway.New(gateway.Config{
+		Domain:   cfg.Domain,
+		Root:     root,
+		Accounts: accounts,
+		Certs:    federation.NewCerts(federation.CertsConfig{Peers: cfg.Peers, MaxCacheTTL: 12 * time.Hour, Logger: log.With("component", "federation")}),
+		PublicURL: func() string {
+			if cfg.PublicURL != "" {
+				return cfg.PublicURL
+			}
+			return "http://" + s.Addr()
+		},
+		CacheTTL: cfg.CacheTTL,
+		Logger:   log.With("component", "gateway"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.routes(edge.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
@@ -190,8 +220,10 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes(edge http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/.p2/", edge)
+	mux.Handle("/.well-known/", edge)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
