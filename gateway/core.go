@@ -133,7 +133,12 @@ func (s *Server) issue(r *http.Request, fid identity.FID, csr *identity.CSR) (ce
 		return "", "", fmt.Errorf("%w: CSR names %s, the session is %s", errMismatch, csr.FID, fid)
 	}
 	now := s.now()
-	cert, err := s.cfg.Root.Issue(csr, identity.NewSerial(), now, now.Add(s.cfg.CertValidity))
+	// A cert must end inside the root's validity: near the root's end, sessions get shorter.
+	notAfter := now.Add(s.cfg.CertValidity)
+	if rootEnd := s.cfg.Root.Cert.NotAfter; notAfter.After(rootEnd) {
+		notAfter = rootEnd
+	}
+	cert, err := s.cfg.Root.Issue(csr, identity.NewSerial(), now, notAfter)
 	if err != nil {
 		return "", "", err
 	}

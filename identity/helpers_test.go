@@ -265,6 +265,7 @@ type certSpec struct {
 	pub                 []byte
 	exts                []func(*cryptobyte.Builder)
 	noExtensions        bool
+	validity            func(*cryptobyte.Builder) // replaces the Validity built from notBefore/notAfter
 	extra               func(*cryptobyte.Builder) // written between the SPKI and the extensions
 }
 
@@ -276,10 +277,14 @@ func (s certSpec) sign(t testing.TB, key ed25519.PrivateKey) []byte {
 			b.AddASN1Uint64(s.serial)
 			ed25519Alg(b)
 			b.AddBytes(s.issuer)
-			b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1UTCTime(s.notBefore)
-				b.AddASN1UTCTime(s.notAfter)
-			})
+			if s.validity != nil {
+				s.validity(b)
+			} else {
+				b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddASN1UTCTime(s.notBefore)
+					b.AddASN1UTCTime(s.notAfter)
+				})
+			}
 			b.AddBytes(s.subject)
 			spki(s.pub)(b)
 			if s.extra != nil {
