@@ -110,8 +110,8 @@ func (c *IDCert) VerifyIssuedBy(root *IDCert) error {
 	return nil
 }
 
-// parsed returns c when the parser made it, or a parse of c.Raw for an IDCert built by hand, so that
-// verification always works on the signed bytes and never on fields a caller may have changed.
+// parsed returns c when the parser made it (its fields then describe Raw), or a parse of c.Raw for an
+// IDCert built by hand, so that verification always works on what was signed.
 func (c *IDCert) parsed() (*IDCert, error) {
 	if c.tbs != nil {
 		return c, nil

@@ -250,6 +250,12 @@ func TestIssueLimits(t *testing.T) {
 			t.Errorf("KeyUsage %v, %v", x.KeyUsage, err)
 		}
 	})
+	t.Run("hand-written Capabilities with zero PathLen", func(t *testing.T) {
+		lit := &CSR{PublicKey: csr.PublicKey, FID: csr.FID, SessionID: "c9", Capabilities: Capabilities{DigitalSignature: true}}
+		if _, err := root.Issue(lit, 13, t0, t0.Add(day)); err != nil {
+			t.Errorf("Issue: %v", err)
+		}
+	})
 	t.Run("key of another root", func(t *testing.T) {
 		other := newTestRoot(t, "polyphony.chat")
 		mixed := &Root{Key: other.Key, Cert: root.Cert}

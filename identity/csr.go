@@ -92,9 +92,6 @@ func parseCSR(data []byte) (*CSR, capabilitySet, error) {
 	if err := CheckPublicKey(pub); err != nil {
 		return nil, none, err
 	}
-	if !VerifyStrict(pub, infoRaw, sig) {
-		return nil, none, errors.New("self-signature does not verify with the request's public key")
-	}
 	fid, sessionID, err := subject.actor()
 	if err != nil {
 		return nil, none, fmt.Errorf("subject: %w", err)
@@ -102,6 +99,10 @@ func parseCSR(data []byte) (*CSR, capabilitySet, error) {
 	caps, err := readCSRAttributes(attrs)
 	if err != nil {
 		return nil, none, err
+	}
+	// Verified last: parsing has no side effects, and this order lets fuzzing reach the parsers above.
+	if !VerifyStrict(pub, infoRaw, sig) {
+		return nil, none, errors.New("self-signature does not verify with the request's public key")
 	}
 	return &CSR{
 		PublicKey:    pub,

@@ -56,8 +56,8 @@ func TestParseCSR(t *testing.T) {
 	fid := mustFID(t, "flori@polyphony.chat")
 	dcs := []string{"polyphony", "chat"}
 	subject := rsActorName(t, "flori", dcs, "flori@polyphony.chat", "client1")
-	rsDS := attribute(testOIDKU, bitString(0, 0x80))     // polyproto-rs: digitalSignature with 0 unused bits
-	rsCC := attribute(testOIDKU, bitString(1, 0x40))     // polyproto-rs: contentCommitment
+	rsDS := attribute(testOIDKU, bitString(0, 0x80))       // polyproto-rs: digitalSignature with 0 unused bits
+	rsCC := attribute(testOIDKU, bitString(1, 0x40))       // polyproto-rs: contentCommitment
 	rsCertSign := attribute(testOIDKU, bitString(5, 0x04)) // polyproto-rs: keyCertSign, bit inside "unused"
 	rsActorBC := attribute(testOIDBC, rsBasicConstraints(false, nil))
 	rsHomeBC := attribute(testOIDBC, rsBasicConstraints(true, u64(1)))

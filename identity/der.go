@@ -103,9 +103,8 @@ func readSignatureAlgorithm(s *cryptobyte.String) error {
 	if string(alg) == ed25519AlgID {
 		return nil
 	}
-	inner := alg
-	var oid cryptobyte.String
-	if inner.ReadASN1(&inner, asn1.SEQUENCE) && inner.ReadASN1(&oid, asn1.OBJECT_IDENTIFIER) && string(oid) != oidEd25519 {
+	var body, oid cryptobyte.String
+	if alg.ReadASN1(&body, asn1.SEQUENCE) && body.ReadASN1(&oid, asn1.OBJECT_IDENTIFIER) && string(oid) != oidEd25519 {
 		return fmt.Errorf("signature algorithm is %s; only Ed25519 signatures are accepted", describeOID(oid))
 	}
 	return errors.New("the Ed25519 signature algorithm identifier must not have parameters (RFC 8410)")
@@ -133,8 +132,9 @@ func addTime(b *cryptobyte.Builder, t time.Time) {
 	b.AddASN1GeneralizedTime(t)
 }
 
-// readTime accepts only the RFC 5280 forms YYMMDDHHMMSSZ and YYYYMMDDHHMMSSZ: no fractions, no offsets,
-// no minute precision (all of which cryptobyte's readers let through).
+// readTime accepts only the RFC 5280 forms UTCTime YYMMDDHHMMSSZ and GeneralizedTime YYYYMMDDHHMMSSZ:
+// no fractions, no offsets, no minute precision (cryptobyte's readers let some of these through).
+// GeneralizedTime is accepted for any year, not only from 2050 on: being lenient there costs nothing.
 func readTime(s *cryptobyte.String) (time.Time, error) {
 	var content cryptobyte.String
 	var tag asn1.Tag

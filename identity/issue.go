@@ -142,7 +142,11 @@ func checkRequest(root *IDCert, csr *CSR) (keyUsage, error) {
 	if caps.KeyCertSign {
 		requested.ku |= kuKeyCertSign
 	}
-	requested.bc, requested.hasBC = basicConstraints{ca: caps.CA, pathLen: caps.PathLen}, caps.CA || caps.PathLen >= 0
+	// PathLen only means something with CA (which is refused anyway); ignoring it otherwise keeps a
+	// hand-written Capabilities literal, whose PathLen is 0 rather than -1, usable.
+	if caps.CA {
+		requested.bc, requested.hasBC = basicConstraints{ca: true, pathLen: caps.PathLen}, true
+	}
 	if err := requested.checkActorRequest(); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrInvalidCSR, err)
 	}
@@ -175,6 +179,14 @@ type certTemplate struct {
 
 // signCert encodes the TBSCertificate, signs it and returns the parsed result, so that every
 // certificate we hand out has passed our own profile check.
+//
+// Interop note: the extensions are plain DER (actor basicConstraints 30 00, keyUsage 03 02 07 80).
+// polyproto-rs checks a certificate's signature over its own re-encoding of the TBS, rebuilt from the
+// parsed capabilities (certs/idcert.rs full_verify_actor, idcerttbs.rs), and it re-encodes them as
+// 30 03 01 01 00 and 03 02 00 80, so its checked parsers (IdCert::from_pem/from_der) refuse our
+// certificates although the unchecked ones read them. For actor certificates polyproto-rs's bytes would
+// also parse in crypto/x509 and here; for a root no encoding satisfies both (its 8-byte pathLen and
+// keyCertSign bit inside the "unused" bits are refused by crypto/x509).
 func signCert(key ed25519.PrivateKey, t certTemplate) (*IDCert, error) {
 	var tb cryptobyte.Builder
 	tb.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {

@@ -14,8 +14,9 @@ import (
 )
 
 // argon2id parameters for a 2-core server: RFC 9106's second recommended setting (t=3, 64 MiB) with
-// p=2 to match the cores. One hash takes about 105 ms on the 2-core development machine (40 ms at t=1)
-// and holds 64 MiB while it runs, so callers should bound concurrent hashing (login, registration) to
+// p=2 to match the cores. One hash takes about 130 ms on the 2-core development machine
+// (BenchmarkHashPassword; about 170 ms for the first one in a process, 40 ms at t=1) and holds 64 MiB
+// while it runs, so callers should bound concurrent hashing (login, registration) to
 // about the number of cores.
 const (
 	argonTime    = 3
