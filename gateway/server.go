@@ -199,7 +199,7 @@ func (s *Server) sensitive(r *http.Request, p account.Principal) error {
 	}
 	if err := s.checkPassword(r.Context(), p.FID, pw); err != nil {
 		if errors.Is(err, errBadCredentials) {
-			return errSensitive
+			return fmt.Errorf("%w: the password given is wrong", errSensitive)
 		}
 		return err
 	}

@@ -84,7 +84,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err != nil {
 		return nil, fmt.Errorf("home server identity: %w", err)
 	}
-	accounts, err := s.actors.Kind(account.KindName, account.Producer(s.store, log.With("component", "account")), actors.KindOptions{})
+	accounts, err := s.actors.Kind(account.KindName, account.Producer(s.store, log.With("component", "account")),
+		// Any token names an account, so strangers can wake many; let idle ones go soon.
+		actors.KindOptions{IdleTimeout: 2 * time.Minute})
 	if err != nil {
 		return nil, err
 	}
