@@ -33,6 +33,11 @@ type Store interface {
 	// stores the checkpoint of the last batch it handled and subscribes again from it misses nothing.
 	SubscribeAll(ctx context.Context, from Position, filter Filter, handle func(Batch) error) error
 
+	// Head returns the position of the last record in the store (0 when it is empty): every
+	// append acknowledged before the call is at or before it. A reader that has handled
+	// everything up to Head and then follows SubscribeAll(Head) misses nothing.
+	Head(ctx context.Context) (Position, error)
+
 	// Close releases the store. Appends in flight either complete or fail; none is half written.
 	Close() error
 }

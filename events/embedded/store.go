@@ -322,6 +322,14 @@ func (s *Store) watch() (events.Position, <-chan struct{}, error) {
 	return s.durable, s.changed, nil
 }
 
+func (s *Store) Head(ctx context.Context) (events.Position, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	durable, _, err := s.watch()
+	return durable, err
+}
+
 func (s *Store) ReadStream(ctx context.Context, stream string, dir events.Direction, from uint64, limit int) ([]events.RecordedEvent, error) {
 	if err := events.ValidateRead(stream, limit); err != nil {
 		return nil, err

@@ -247,6 +247,16 @@ func (s *Store) subscriptionEnded(ctx context.Context, err error) error {
 	return fmt.Errorf("kurrentdb: subscription to $all dropped: %w", err)
 }
 
+// Head is the commit position of the last record of $all (system records included: any position
+// at or after every acknowledged append will do).
+func (s *Store) Head(ctx context.Context) (events.Position, error) {
+	last, empty, err := s.allHead(ctx)
+	if err != nil || empty {
+		return 0, err
+	}
+	return events.Position(last.commit), nil
+}
+
 // allHead returns the position of the last record in $all (of any stream, system ones included);
 // empty is true when $all has none.
 func (s *Store) allHead(ctx context.Context) (last logPos, empty bool, err error) {

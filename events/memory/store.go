@@ -157,6 +157,18 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 	}
 }
 
+func (s *Store) Head(ctx context.Context) (events.Position, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, events.ErrClosed
+	}
+	return events.Position(len(s.log)), nil
+}
+
 // Close wakes subscribers; they return ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()

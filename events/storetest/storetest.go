@@ -56,6 +56,7 @@ func Run(t *testing.T, h Harness) {
 		{"LargeEvents", testLargeEvents},
 		{"InvalidInput", testInvalidInput},
 		{"EnvelopeAndHashChain", testEnvelopeAndHashChain},
+		{"Head", testHead},
 		{"ReopenKeepsEverything", testReopen},
 		{"ClosedStore", testClosed},
 	}
@@ -776,6 +777,36 @@ func testEnvelopeAndHashChain(t *testing.T, f *fixture) {
 		if err != nil {
 			break
 		}
+	}
+}
+
+// testHead: Head is at or after every acknowledged append, and subscribing from it delivers
+// exactly what is appended afterwards.
+func testHead(t *testing.T, f *fixture) {
+	s := f.store
+	h0, err := s.Head(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := mustAppend(t, s, f.stream("a"), events.NoStream{}, evs("a", 3)...)
+	h1, err := s.Head(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h1 < res.Position || h1 <= h0 {
+		t.Fatalf("head %d after an append at %d (head before: %d)", h1, res.Position, h0)
+	}
+	if f.h.ContiguousPositions && h1 != res.Position {
+		t.Fatalf("head %d, last event at %d", h1, res.Position)
+	}
+	sub := subscribe(t, s, h1, f.prefix())
+	sub.waitFor(t, 0, true)
+	mustAppend(t, s, f.stream("a"), events.Exact(2), ev("after"))
+	checkPayloads(t, sub.waitFor(t, 1, true), "after")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Head(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Head with a cancelled context: %v", err)
 	}
 }
 
