@@ -187,7 +187,7 @@ func Decide(s *State, cmd any) ([]proto.Message, any, error) {
 func one(ev proto.Message) []proto.Message { return []proto.Message{ev} }
 
 func revoked(c *Cert, at time.Time, reason string) *eventsv1.SessionRevoked {
-	return &eventsv1.SessionRevoked{Serial: c.Serial, SessionId: c.SessionID, RevokedAt: timestamppb.New(at), Reason: reason}
+	return &eventsv1.SessionRevoked{Serial: c.Serial, SessionId: c.SessionID, RevokedAt: timestamppb.New(at), Reason: reason, CertDer: c.DER}
 }
 
 func checkCert(c CertData, at time.Time) error {

@@ -65,7 +65,7 @@ func TestDecide(t *testing.T) {
 			given: []proto.Message{registered, issued1, &eventsv1.SessionRevoked{Serial: 1, SessionId: "laptop", RevokedAt: ts(t0), Reason: "actor"}},
 			when:  Authenticate{TokenHash: hash(1), At: later}, wantErr: ErrUnauthorized},
 		{name: "revoke", given: []proto.Message{registered, issued1}, when: RevokeSession{SessionID: "laptop", Reason: "actor", At: later},
-			then: []proto.Message{&eventsv1.SessionRevoked{Serial: 1, SessionId: "laptop", RevokedAt: ts(later), Reason: "actor"}}},
+			then: []proto.Message{&eventsv1.SessionRevoked{Serial: 1, SessionId: "laptop", RevokedAt: ts(later), Reason: "actor", CertDer: []byte{1}}}},
 		{name: "revoke unknown", given: []proto.Message{registered, issued1}, when: RevokeSession{SessionID: "nope", At: later}, wantErr: ErrNoSuchSession},
 		{name: "foreign session", fid: "bob@b.test",
 			when: StartForeignSession{Cert: cert(7, "phone"), TokenHash: hash(7), Challenge: "c1", Signature: []byte("sig"), StatusValidUntil: t0.Add(time.Hour), At: t0},
@@ -73,7 +73,7 @@ func TestDecide(t *testing.T) {
 		{name: "foreign login again replaces the session", fid: "bob@b.test", given: []proto.Message{foreign7},
 			when: StartForeignSession{Cert: cert(7, "phone"), TokenHash: hash(8), Challenge: "c2", Signature: []byte("sig2"), StatusValidUntil: later.Add(time.Hour), At: later},
 			then: []proto.Message{
-				&eventsv1.SessionRevoked{Serial: 7, SessionId: "phone", RevokedAt: ts(later), Reason: "replaced"},
+				&eventsv1.SessionRevoked{Serial: 7, SessionId: "phone", RevokedAt: ts(later), Reason: "replaced", CertDer: []byte{7}},
 				&eventsv1.ForeignSessionStarted{Serial: 7, SessionId: "phone", CertDer: []byte{7}, TokenHash: []byte{8, 31: 0}, Challenge: "c2", Signature: []byte("sig2"),
 					StatusValidUntil: ts(later.Add(time.Hour)), NotBefore: ts(t0), NotAfter: ts(t0.Add(30 * day)), StartedAt: ts(later)},
 			}},

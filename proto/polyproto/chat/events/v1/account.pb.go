@@ -350,7 +350,9 @@ type SessionRevoked struct {
 	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	// "actor" (revoked by the actor), "replaced" (a newer login of the same cert or session),
 	// "home_server" (the foreign actor's home server reports the cert revoked).
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The revoked cert, so that the event alone tells sessions and auditors which cert ended.
+	CertDer       []byte `protobuf:"bytes,5,opt,name=cert_der,json=certDer,proto3" json:"cert_der,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -411,6 +413,13 @@ func (x *SessionRevoked) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *SessionRevoked) GetCertDer() []byte {
+	if x != nil {
+		return x.CertDer
+	}
+	return nil
 }
 
 // ServiceAdded: the actor made a service provider discoverable (core section 9).
@@ -625,14 +634,15 @@ const file_polyproto_chat_events_v1_account_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\"|\n" +
 	"\x18ForeignCertStatusChecked\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12H\n" +
-	"\x12status_valid_until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x10statusValidUntil\"\x9a\x01\n" +
+	"\x12status_valid_until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x10statusValidUntil\"\xb5\x01\n" +
 	"\x0eSessionRevoked\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x129\n" +
 	"\n" +
 	"revoked_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"T\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x19\n" +
+	"\bcert_der\x18\x05 \x01(\fR\acertDer\"T\n" +
 	"\fServiceAdded\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x18\n" +
