@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: p2chat-bench idle [flags]    hold N identified idle gateway connections, report server RSS per connection
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "idle" {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg idleConfig
+	fs.StringVar(&cfg.Server, "server", envOr("P2CHAT_SERVER", "http://127.0.0.1:8080"), "server base URL (env P2CHAT_SERVER)")
+	fs.IntVar(&cfg.Conns, "conns", 1000, "gateway connections to open")
+	fs.IntVar(&cfg.Sessions, "sessions", 50, "actor sessions (logins) the connections are spread over")
+	fs.DurationVar(&cfg.Hold, "hold", 60e9, "how long to hold the connections once all are open")
+	fs.IntVar(&cfg.DialRate, "dial-rate", 1000, "new connections per second")
+	fs.StringVar(&cfg.Password, "password", "bench password 1234", "password of the benchmark user")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if cfg.Conns < 1 || cfg.Sessions < 1 || cfg.DialRate < 1 {
+		fmt.Fprintln(stderr, "p2chat-bench: -conns, -sessions and -dial-rate must be positive")
+		return 2
+	}
+	rep, err := idle(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "p2chat-bench: %v\n", err)
+		return 1
+	}
+	rep.print(stdout)
+	if rep.Dropped > 0 || rep.Failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
