@@ -116,13 +116,19 @@ func newToken(fid string) (string, [32]byte) {
 	return token, identity.HashToken(token)
 }
 
-// authenticate resolves the request's bearer token to its live session. For a foreign session
-// whose home server's last "not revoked" answer is too old, it asks the home server again.
+// authenticate resolves the request's bearer token to its live session.
 func (s *Server) authenticate(r *http.Request) (account.Principal, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return account.Principal{}, errNoToken
 	}
+	return s.authenticateToken(r.Context(), token)
+}
+
+// authenticateToken resolves a session token to its live session (REST bearer tokens and the
+// gateway's Identify and Resume). For a foreign session whose home server's last "not revoked"
+// answer is too old, it asks the home server again.
+func (s *Server) authenticateToken(ctx context.Context, token string) (account.Principal, error) {
 	enc, _, ok := strings.Cut(token, ".")
 	raw, err := base64.RawURLEncoding.DecodeString(enc)
 	if !ok || err != nil || len(token) > 1024 {
@@ -133,7 +139,7 @@ func (s *Server) authenticate(r *http.Request) (account.Principal, error) {
 		return account.Principal{}, errNoToken
 	}
 	now := s.now()
-	rep, err := s.ask(r.Context(), fid.String(), account.Authenticate{TokenHash: identity.HashToken(token), At: now})
+	rep, err := s.ask(ctx, fid.String(), account.Authenticate{TokenHash: identity.HashToken(token), At: now})
 	if err != nil {
 		return account.Principal{}, err
 	}
@@ -141,18 +147,18 @@ func (s *Server) authenticate(r *http.Request) (account.Principal, error) {
 	if !p.Foreign || now.Before(p.StatusValidUntil) {
 		return p, nil
 	}
-	st, err := s.cfg.Certs.ActorCert(r.Context(), fid, p.SessionID, p.Serial)
+	st, err := s.cfg.Certs.ActorCert(ctx, fid, p.SessionID, p.Serial)
 	if err != nil {
 		return account.Principal{}, fmt.Errorf("checking %s's certificate with its home server: %w", fid, err)
 	}
 	if st.InvalidatedAt != nil {
-		_, rerr := s.ask(r.Context(), fid.String(), account.RevokeSession{Serial: p.Serial, Reason: "home_server", At: now})
+		_, rerr := s.ask(ctx, fid.String(), account.RevokeSession{Serial: p.Serial, Reason: "home_server", At: now})
 		if rerr != nil {
 			s.log.Warn("recording a revocation by the home server failed", "fid", fid.String(), "err", rerr)
 		}
 		return account.Principal{}, fmt.Errorf("%w: %w", account.ErrUnauthorized, federation.ErrRevoked)
 	}
-	if _, err := s.ask(r.Context(), fid.String(), account.RefreshForeignStatus{Serial: p.Serial, ValidUntil: st.CacheUntil, At: now}); err != nil {
+	if _, err := s.ask(ctx, fid.String(), account.RefreshForeignStatus{Serial: p.Serial, ValidUntil: st.CacheUntil, At: now}); err != nil {
 		return account.Principal{}, err
 	}
 	p.StatusValidUntil = st.CacheUntil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,8 @@ type Config struct {
 	PublicURL string           // "" = http://<listen address>
 	Peers     federation.Peers // domain -> base URL of other servers; others are https://<domain>
 	CacheTTL  time.Duration    // cache window of the certs this server serves
+	// ResumeLimit: events a gateway Resume replays at most before it asks the client to re-sync.
+	ResumeLimit int
 }
 
 // parseFlags reads args with defaults taken from getenv.
@@ -48,6 +51,7 @@ func parseFlags(name string, args []string, getenv func(string) string) (Config,
 	fs.StringVar(&c.PublicURL, "public-url", env("P2CHAT_PUBLIC_URL", ""), "base URL clients and other servers reach this server at, for /.well-known/polyproto-core; empty = http://<listen address> (env P2CHAT_PUBLIC_URL)")
 	peers := fs.String("peers", env("P2CHAT_PEERS", ""), "domain=url,... base URLs of other servers instead of https://<domain> (env P2CHAT_PEERS)")
 	fs.DurationVar(&c.CacheTTL, "cert-cache-ttl", envDuration(getenv, "P2CHAT_CERT_CACHE_TTL", time.Hour), "how long other servers may trust the status of a certificate this server serves (env P2CHAT_CERT_CACHE_TTL)")
+	fs.IntVar(&c.ResumeLimit, "resume-limit", envInt(getenv, "P2CHAT_RESUME_LIMIT", 1000), "events a gateway Resume replays at most; past it the client is told to re-sync (env P2CHAT_RESUME_LIMIT)")
 	level := fs.String("log-level", env("P2CHAT_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env P2CHAT_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
@@ -74,6 +78,9 @@ func (c *Config) validate() error {
 	}
 	if c.CacheTTL < time.Second || c.CacheTTL > 12*time.Hour {
 		return fmt.Errorf("-cert-cache-ttl %s: want 1s to 12h (core 6.4 recommends 1-12 hours)", c.CacheTTL)
+	}
+	if c.ResumeLimit < 1 || c.ResumeLimit > 100_000 {
+		return fmt.Errorf("-resume-limit %d: want 1 to 100000", c.ResumeLimit)
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" && u.Path != "/" {
@@ -111,6 +118,18 @@ func envDuration(getenv func(string) string, key string, def time.Duration) time
 			return d
 		}
 		return -1
+	}
+	return def
+}
+
+// envInt reads an integer from the environment; a malformed one becomes -1, which validate refuses.
+func envInt(getenv func(string) string, key string, def int) int {
+	if v := getenv(key); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return -1
+		}
+		return n
 	}
 	return def
 }

@@ -43,6 +43,7 @@ type Server struct {
 	actors *actors.System
 	ln     net.Listener
 	http   *http.Server
+	ws     *gateway.WS
 
 	stopRunner context.CancelFunc
 	runnerDone chan struct{}
@@ -84,7 +85,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err != nil {
 		return nil, fmt.Errorf("home server identity: %w", err)
 	}
-	accounts, err := s.actors.Kind(account.KindName, account.Producer(s.store, log.With("component", "account")),
+	// Account events reach gateway sessions through core; its Sessions are set below, once the
+	// gateway exists, which is before any account actor can run (they start on requests).
+	core := &gateway.CoreEvents{Root: root, CacheTTL: cfg.CacheTTL, Now: time.Now, Logger: log.With("component", "gateway")}
+	accounts, err := s.actors.Kind(account.KindName,
+		account.NewProducer(account.Config{Store: s.store, Logger: log.With("component", "account"), Committed: core.Committed}),
 		// Any token names an account, so strangers can wake many; let idle ones go soon.
 		actors.KindOptions{IdleTimeout: 2 * time.Minute})
 	if err != nil {
@@ -107,6 +112,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err != nil {
 		return nil, err
 	}
+	if s.ws, err = gateway.NewWS(edge, gateway.WSConfig{Actors: s.actors, Replayer: &gateway.Replayer{Store: s.store, Core: core},
+		ResumeLimit: cfg.ResumeLimit, Logger: log.With("component", "gateway")}); err != nil {
+		return nil, err
+	}
+	core.Sessions = s.ws.Sessions()
 
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -202,6 +212,11 @@ func (s *Server) Close() error {
 		} else if s.ln != nil {
 			errs = append(errs, s.ln.Close())
 		}
+		if s.ws != nil { // after http.Shutdown, which neither refuses upgrades already in nor waits for them
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			errs = append(errs, s.ws.Shutdown(ctx))
+			cancel()
+		}
 		if s.actors != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 			errs = append(errs, s.actors.Shutdown(ctx))
@@ -226,6 +241,7 @@ func (s *Server) routes(edge http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/.p2/", edge)
 	mux.Handle("/.well-known/", edge)
+	s.ws.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
