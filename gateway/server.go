@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/polyproto-chat/server/actors"
@@ -48,8 +49,9 @@ type Server struct {
 	// hashing bounds concurrent argon2id runs: each takes tens of MiB and a core for tens of ms.
 	hashing chan struct{}
 	// dummyHash is checked against when an actor is unknown, so a login takes as long whether or
-	// not the name exists.
-	dummyHash string
+	// not the name exists. Made on first need: an argon2id hash holds 64 MiB while it runs, which
+	// a server that never sees a login of a stranger need not pay at start.
+	dummyHash func() (string, error)
 }
 
 // New checks cfg and returns the edge.
@@ -72,15 +74,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	dummy, err := identity.HashPassword("not a password of anyone")
-	if err != nil {
-		return nil, err
-	}
 	return &Server{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		challenges: newChallenges(cfg.ChallengeTTL, 100_000),
 		hashing:    make(chan struct{}, runtime.GOMAXPROCS(0)),
-		dummyHash:  dummy,
+		dummyHash:  sync.OnceValues(func() (string, error) { return identity.HashPassword("not a password of anyone") }),
 	}, nil
 }
 
@@ -169,11 +167,16 @@ func (s *Server) authenticateToken(ctx context.Context, token string) (account.P
 // not the actor exists. Unknown actor and wrong password are the same error.
 func (s *Server) checkPassword(ctx context.Context, fid, password string) error {
 	rep, err := s.ask(ctx, fid, account.PasswordHash{})
-	hash := s.dummyHash
+	var hash string
 	switch {
 	case err == nil:
 		hash = rep.(string)
-	case !isNotRegistered(err):
+	case isNotRegistered(err):
+		if hash, err = s.dummyHash(); err != nil {
+			return err
+		}
+		err = account.ErrNotRegistered
+	default:
 		return err
 	}
 	ok, cerr := s.argon2(ctx, func() (bool, error) { return identity.CheckPassword(hash, password) })

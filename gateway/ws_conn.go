@@ -18,8 +18,12 @@ import (
 
 // conn is one WebSocket connection: a reader goroutine that decodes client frames and tells the
 // session, and a writer goroutine that drains the bounded queue the session fills (Send). It is
-// the session's Outbox. Shaped after gorilla's examples/chat/client.go, with the queue a slice
-// that is nil while idle instead of a channel whose 256 slots every connection would carry.
+// the session's Outbox. Shaped after gorilla's examples/chat/client.go, with two changes for
+// idle connections, which are most of them: the queue is a slice that is nil while idle instead
+// of a channel whose 256 slots every connection would carry, and the writer runs only while
+// there is something to write (frames, a ping, the close handshake) and exits when the queue is
+// empty, so an idle connection holds one goroutine stack, not two. There is never more than one
+// writer at a time: whoever finds none running starts it, under mu.
 type conn struct {
 	w    *WS
 	ws   *websocket.Conn
@@ -32,21 +36,51 @@ type conn struct {
 	reason string
 	byPeer bool
 
-	wake       chan struct{} // capacity 1: the queue has frames
-	closing    chan struct{} // closed when the connection starts to end
+	writing bool        // a writer goroutine is running
+	pingDue bool        // the ping timer fired: the writer sends a ping
+	ping    *time.Timer // every PingInterval while the connection lives
+
 	readerDone chan struct{}
-	alive      atomic.Int32 // goroutines still running: the last one cleans up
+	// alive counts the reader and the close handshake still to come: the last to finish
+	// cleans up.
+	alive atomic.Int32
 }
 
 func newConn(w *WS, ws *websocket.Conn) *conn {
-	return &conn{w: w, ws: ws, wake: make(chan struct{}, 1), closing: make(chan struct{}), readerDone: make(chan struct{})}
+	return &conn{w: w, ws: ws, readerDone: make(chan struct{})}
 }
 
 func (c *conn) start(sess *session.Ref) {
 	c.sess = sess
 	c.alive.Store(2)
+	c.mu.Lock()
+	c.ping = time.AfterFunc(c.w.cfg.PingInterval, c.pingTimer)
+	c.mu.Unlock()
 	go c.readLoop()
-	go c.writeLoop()
+}
+
+// kick starts the writer unless one runs; call with mu held, then `if start { go c.writeLoop() }`.
+func (c *conn) kickLocked() (start bool) {
+	if c.writing {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+func (c *conn) pingTimer() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.pingDue = true
+	start := c.kickLocked()
+	c.ping.Reset(c.w.cfg.PingInterval)
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
 }
 
 // Send queues an encoded frame. False when QueueFrames are already waiting: the session then
@@ -63,10 +97,10 @@ func (c *conn) Send(frame []byte) bool {
 		return false
 	}
 	c.queue = append(c.queue, frame)
+	start := c.kickLocked()
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if start {
+		go c.writeLoop()
 	}
 	return true
 }
@@ -75,23 +109,35 @@ func (c *conn) Send(frame []byte) bool {
 // (but for 4009: a client too slow to take them would only delay its close frame).
 func (c *conn) Close(code int, reason string) { c.end(code, reason, false) }
 
-// end records how the connection ends; only the first call counts.
+// end records how the connection ends; only the first call counts. The writer (started here if
+// none runs) then does the close handshake.
 func (c *conn) end(code int, reason string, byPeer bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return
 	}
 	c.closed, c.code, c.reason, c.byPeer = true, code, reason, byPeer
 	if byPeer || code == session.CloseTimeout {
 		c.queue = nil
 	}
-	close(c.closing)
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	start := c.kickLocked()
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
 }
 
 func (c *conn) pop() ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.popLocked()
+}
+
+func (c *conn) popLocked() ([]byte, bool) {
 	if len(c.queue) == 0 {
 		return nil, false
 	}
@@ -190,33 +236,37 @@ func (c *conn) ending() bool {
 	return c.closed
 }
 
+// writeLoop writes until there is nothing left to write, then exits; once the connection is
+// ending it does the close handshake instead and counts as finished.
 func (c *conn) writeLoop() {
-	defer c.exit()
 	cfg := &c.w.cfg
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
 	for {
-		select {
-		case <-c.closing:
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
 			c.closeHandshake()
+			c.exit()
 			return
-		default:
 		}
-		if f, ok := c.pop(); ok {
+		f, ok := c.popLocked()
+		ping := c.pingDue
+		c.pingDue = false
+		if !ok && !ping {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if ping {
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
+				c.writeFailed(err)
+				continue // closed now: the next round does the close handshake
+			}
+		}
+		if ok {
 			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
 			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
 				c.writeFailed(err)
-				return
-			}
-			continue
-		}
-		select {
-		case <-c.wake:
-		case <-c.closing:
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				c.writeFailed(err)
-				return
 			}
 		}
 	}

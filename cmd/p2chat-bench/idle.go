@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ type idleConfig struct {
 	Hold     time.Duration
 	DialRate int
 	Password string
+	Tokens   string // file of session tokens: read if it exists, else written after logging in
 }
 
 type report struct {
@@ -35,6 +37,7 @@ type report struct {
 	Heartbeats, Acks               int64
 	AckP50, AckP99                 time.Duration
 	RSSBefore, RSSOpen, RSSEnd     float64
+	Live                           [3]float64 // heap in use + goroutine stacks: before, open, end
 	OpenTime                       time.Duration
 	Hold                           time.Duration
 }
@@ -46,9 +49,11 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "held for           %s\n", r.Hold)
 	fmt.Fprintf(w, "heartbeats         %d sent, %d acknowledged; ack round trip p50 %s, p99 %s\n", r.Heartbeats, r.Acks, r.AckP50, r.AckP99)
 	fmt.Fprintf(w, "server RSS         %s before, %s with all open, %s at the end of the hold\n", mb(r.RSSBefore), mb(r.RSSOpen), mb(r.RSSEnd))
+	fmt.Fprintf(w, "server heap+stacks %s before, %s with all open, %s at the end of the hold\n", mb(r.Live[0]), mb(r.Live[1]), mb(r.Live[2]))
 	if r.Opened > 0 {
-		fmt.Fprintf(w, "RSS per connection %.1f KB (with all open), %.1f KB (end of hold)\n",
-			(r.RSSOpen-r.RSSBefore)/float64(r.Opened)/1000, (r.RSSEnd-r.RSSBefore)/float64(r.Opened)/1000)
+		per := func(a, b float64) float64 { return (b - a) / float64(r.Opened) / 1000 }
+		fmt.Fprintf(w, "per connection     RSS %.1f KB (all open), %.1f KB (end of hold); heap+stacks %.1f KB, %.1f KB\n",
+			per(r.RSSBefore, r.RSSOpen), per(r.RSSBefore, r.RSSEnd), per(r.Live[0], r.Live[1]), per(r.Live[0], r.Live[2]))
 	}
 }
 
@@ -60,20 +65,11 @@ func idle(ctx context.Context, cfg idleConfig, log io.Writer) (report, error) {
 	if err != nil {
 		return rep, err
 	}
-	name := "bench" + strings.ToLower(rand.Text()[:10])
-	if _, err := c.Register(ctx, name, cfg.Password); err != nil {
+	tokens, err := sessionTokens(ctx, c, cfg, log)
+	if err != nil {
 		return rep, err
 	}
-	var tokens []string
-	for i := range cfg.Sessions {
-		s, err := c.Login(ctx, name, cfg.Password, fmt.Sprintf("bench%d", i))
-		if err != nil {
-			return rep, err
-		}
-		tokens = append(tokens, s.Token)
-	}
-	fmt.Fprintf(log, "logged in %d sessions of %s\n", len(tokens), name)
-	if rep.RSSBefore, err = serverRSS(ctx, cfg.Server); err != nil {
+	if rep.RSSBefore, rep.Live[0], err = serverMemory(ctx, cfg.Server); err != nil {
 		return rep, err
 	}
 
@@ -111,14 +107,14 @@ func idle(ctx context.Context, cfg idleConfig, log io.Writer) (report, error) {
 	rep.OpenTime = time.Since(start)
 	fmt.Fprintf(log, "%d connections identified, %d failed, in %s; holding for %s\n", b.opened.Load(), b.failed.Load(), rep.OpenTime.Round(time.Millisecond), cfg.Hold)
 	time.Sleep(2 * time.Second) // let the server's allocations settle
-	if rep.RSSOpen, err = serverRSS(ctx, cfg.Server); err != nil {
+	if rep.RSSOpen, rep.Live[1], err = serverMemory(ctx, cfg.Server); err != nil {
 		return rep, err
 	}
 	select {
 	case <-time.After(cfg.Hold):
 	case <-ctx.Done():
 	}
-	if rep.RSSEnd, err = serverRSS(ctx, cfg.Server); err != nil {
+	if rep.RSSEnd, rep.Live[2], err = serverMemory(ctx, cfg.Server); err != nil {
 		return rep, err
 	}
 	rep.Opened, rep.Failed = int(b.opened.Load()), int(b.failed.Load())
@@ -274,19 +270,74 @@ func gatewayURL(server string) (string, error) {
 	return u.String(), nil
 }
 
-// serverRSS reads process_resident_memory_bytes from the server's /metrics.
-func serverRSS(ctx context.Context, server string) (float64, error) {
+// sessionTokens logs in cfg.Sessions sessions of a fresh actor, or reads their tokens from
+// cfg.Tokens when it exists. Logging in costs the server an argon2id hash (64 MiB each) per
+// session, memory a fresh process has not yet returned to the OS: for a clean baseline, log in
+// once with -tokens, restart the server, and run again with the same file.
+func sessionTokens(ctx context.Context, c *client.Client, cfg idleConfig, log io.Writer) ([]string, error) {
+	if cfg.Tokens != "" {
+		if b, err := os.ReadFile(cfg.Tokens); err == nil {
+			tokens := strings.Fields(string(b))
+			if len(tokens) == 0 {
+				return nil, fmt.Errorf("%s holds no tokens", cfg.Tokens)
+			}
+			fmt.Fprintf(log, "using %d session tokens from %s\n", len(tokens), cfg.Tokens)
+			return tokens, nil
+		}
+	}
+	name := "bench" + strings.ToLower(rand.Text()[:10])
+	if _, err := c.Register(ctx, name, cfg.Password); err != nil {
+		return nil, err
+	}
+	var tokens []string
+	for i := range cfg.Sessions {
+		s, err := c.Login(ctx, name, cfg.Password, fmt.Sprintf("bench%d", i))
+		if err != nil {
+			return nil, err
+		}
+		tokens = append(tokens, s.Token)
+	}
+	fmt.Fprintf(log, "logged in %d sessions of %s\n", len(tokens), name)
+	if cfg.Tokens != "" {
+		if err := os.WriteFile(cfg.Tokens, []byte(strings.Join(tokens, "\n")+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "wrote the tokens to %s: restart the server and run again for a clean memory baseline\n", cfg.Tokens)
+	}
+	return tokens, nil
+}
+
+// serverMemory reads the server's resident memory and its heap in use plus goroutine stacks
+// from its /metrics (process and Go collectors).
+func serverMemory(ctx context.Context, server string) (rss, live float64, err error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(server, "/")+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("server metrics: %w", err)
+		return 0, 0, fmt.Errorf("server metrics: %w", err)
 	}
 	defer resp.Body.Close()
+	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		f, perr := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		switch name {
+		case "process_resident_memory_bytes":
+			rss, found = f, found+1
+		case "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes":
+			live, found = live+f, found+1
+		default:
+			continue
+		}
+		if perr != nil {
+			return 0, 0, fmt.Errorf("server metrics: %s: %w", name, perr)
 		}
 	}
-	return 0, fmt.Errorf("server metrics: no process_resident_memory_bytes")
+	if found != 3 {
+		return 0, 0, fmt.Errorf("server metrics: want process_resident_memory_bytes, go_memstats_heap_inuse_bytes and go_memstats_stack_inuse_bytes")
+	}
+	return rss, live, nil
 }

@@ -34,6 +34,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Hold, "hold", 60e9, "how long to hold the connections once all are open")
 	fs.IntVar(&cfg.DialRate, "dial-rate", 1000, "new connections per second")
 	fs.StringVar(&cfg.Password, "password", "bench password 1234", "password of the benchmark user")
+	fs.StringVar(&cfg.Tokens, "tokens", "", "file of session tokens: used if it exists, else written after logging in (for a clean memory baseline, see the package doc)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}

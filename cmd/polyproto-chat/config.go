@@ -30,6 +30,7 @@ type Config struct {
 	CacheTTL  time.Duration    // cache window of the certs this server serves
 	// ResumeLimit: events a gateway Resume replays at most before it asks the client to re-sync.
 	ResumeLimit int
+	DebugListen string // "" = off; else an address serving /debug/pprof/ (keep it private)
 }
 
 // parseFlags reads args with defaults taken from getenv.
@@ -52,6 +53,7 @@ func parseFlags(name string, args []string, getenv func(string) string) (Config,
 	peers := fs.String("peers", env("P2CHAT_PEERS", ""), "domain=url,... base URLs of other servers instead of https://<domain> (env P2CHAT_PEERS)")
 	fs.DurationVar(&c.CacheTTL, "cert-cache-ttl", envDuration(getenv, "P2CHAT_CERT_CACHE_TTL", time.Hour), "how long other servers may trust the status of a certificate this server serves (env P2CHAT_CERT_CACHE_TTL)")
 	fs.IntVar(&c.ResumeLimit, "resume-limit", envInt(getenv, "P2CHAT_RESUME_LIMIT", 1000), "events a gateway Resume replays at most; past it the client is told to re-sync (env P2CHAT_RESUME_LIMIT)")
+	fs.StringVar(&c.DebugListen, "debug-listen", env("P2CHAT_DEBUG_LISTEN", ""), "address for Go's /debug/pprof/ profiles, off when empty; never expose it publicly (env P2CHAT_DEBUG_LISTEN)")
 	level := fs.String("log-level", env("P2CHAT_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env P2CHAT_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err

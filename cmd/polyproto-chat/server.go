@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -189,6 +190,9 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.ln) }()
+	if s.cfg.DebugListen != "" {
+		go s.serveDebug(ctx)
+	}
 	s.log.Info("polyproto-chat serving", "addr", s.Addr(), "domain", s.cfg.Domain, "data_dir", s.cfg.DataDir, "store", storeName(s.cfg.Store))
 
 	select {
@@ -251,6 +255,24 @@ func (s *Server) routes(edge http.Handler) http.Handler {
 		writeJSON(w, http.StatusNotFound, errorBody{Code: "NOT_FOUND", Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
 	})
 	return mux
+}
+
+// serveDebug serves Go's profiles on their own listener, so they never share the public one.
+func (s *Server) serveDebug(ctx context.Context) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Addr: s.cfg.DebugListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	s.log.Info("profiles served", "addr", s.cfg.DebugListen)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("debug listener", "err", err)
+	}
 }
 
 // readyz is ready when the store answers and every projection has caught up with the log.
