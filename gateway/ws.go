@@ -109,9 +109,10 @@ func NewWS(edge *Server, cfg WSConfig) (*WS, error) {
 	w := &WS{cfg: cfg, log: log, sessions: sessions, conns: map[*conn]struct{}{}}
 	w.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		// Small buffers and a shared write buffer pool: an idle connection then costs about
-		// 17 KB (research/actors-store.md section 4).
-		ReadBufferSize:  1024,
+		// Small buffers and a shared write buffer pool, because most connections are idle: the
+		// read buffer is the one per-connection buffer that stays (client frames are small;
+		// larger ones are read past it), the write buffer is only borrowed while writing.
+		ReadBufferSize:  512,
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		// Authentication is by token in Identify, never by cookie, so any Origin may connect.
