@@ -77,7 +77,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		challenges: newChallenges(cfg.ChallengeTTL, 100_000),
-		hashing:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+		hashing:    make(chan struct{}, min(runtime.GOMAXPROCS(0), 4)), // 64 MiB each
 		dummyHash:  sync.OnceValues(func() (string, error) { return identity.HashPassword("not a password of anyone") }),
 	}, nil
 }
