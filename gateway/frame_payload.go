@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/polyproto-chat/server/actors/session"
@@ -56,32 +57,131 @@ func ClientMessage(f Frame) (any, error) {
 }
 
 // decodeHeartbeat reads {"from", "to", "except"}; all absent (or d null) is a heartbeat that
-// acknowledges nothing.
+// acknowledges nothing. Every connection sends one per interval, so it is read with the frame
+// scanner in place rather than through encoding/json (which costs 11 allocations a heartbeat);
+// only a non-empty except list allocates. d was already checked to be valid JSON by DecodeFrame.
 func decodeHeartbeat(d json.RawMessage) (session.Heartbeat, error) {
-	var in struct {
-		From   *number  `json:"from"`
-		To     *number  `json:"to"`
-		Except []number `json:"except"`
+	var hb session.Heartbeat
+	if len(d) == 0 || string(d) == "null" {
+		return hb, nil
 	}
-	if len(d) > 0 && string(d) != "null" {
-		if err := payload(d, &in, "Heartbeat needs {\"from\", \"to\", \"except\"?}"); err != nil {
+	if d[0] != '{' {
+		return hb, badHeartbeat("d is not an object")
+	}
+	hasFrom, hasTo := false, false
+	it := members{sc: scanner{b: d, i: 1}}
+	for {
+		name, val, ok, err := it.next()
+		if err != nil {
 			return session.Heartbeat{}, err
 		}
-	}
-	if (in.From == nil) != (in.To == nil) {
-		return session.Heartbeat{}, &FrameError{Offset: -1, Msg: "a heartbeat has both from and to, or neither"}
-	}
-	hb := session.Heartbeat{}
-	if in.From != nil {
-		hb.From, hb.To, hb.HasRange = uint64(*in.From), uint64(*in.To), true
-	}
-	if len(in.Except) > 0 {
-		hb.Except = make([]uint64, len(in.Except))
-		for i, s := range in.Except {
-			hb.Except[i] = uint64(s)
+		if !ok {
+			break
+		}
+		if string(val) == "null" {
+			continue
+		}
+		switch string(name) {
+		case "from":
+			hb.From, err = parseNumber(val)
+			hasFrom = true
+		case "to":
+			hb.To, err = parseNumber(val)
+			hasTo = true
+		case "except":
+			hb.Except, err = numberList(val)
+		}
+		if err != nil {
+			return session.Heartbeat{}, badHeartbeat(string(name) + " must hold non-negative integers, as numbers or decimal strings")
 		}
 	}
+	if hasFrom != hasTo {
+		return session.Heartbeat{}, badHeartbeat("a heartbeat has both from and to, or neither")
+	}
+	hb.HasRange = hasFrom
 	return hb, nil
+}
+
+func badHeartbeat(msg string) error {
+	return &FrameError{Offset: -1, Msg: `Heartbeat needs {"from", "to", "except"?}: ` + msg}
+}
+
+// members walks the members of a JSON object (valid JSON, the scanner just past its '{').
+type members struct {
+	sc   scanner
+	done bool
+}
+
+// next returns the next member's name (unescaped) and raw value; ok is false after the last.
+func (m *members) next() (name, val []byte, ok bool, err error) {
+	sc := &m.sc
+	if m.done {
+		return nil, nil, false, nil
+	}
+	sc.space()
+	if sc.i == 1 && sc.eat('}') { // empty object
+		m.done = true
+		return nil, nil, false, nil
+	}
+	sc.space()
+	ks, ke, kesc, err := sc.str()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	name = sc.b[ks:ke]
+	if kesc {
+		name = []byte(unescape(name))
+	}
+	sc.space()
+	if !sc.eat(':') {
+		return nil, nil, false, sc.fail("want ':' after a member name")
+	}
+	sc.space()
+	vs := sc.i
+	if err := sc.value(); err != nil {
+		return nil, nil, false, err
+	}
+	val = sc.b[vs:sc.i]
+	sc.space()
+	switch {
+	case sc.eat('}'):
+		m.done = true
+	case !sc.eat(','):
+		return nil, nil, false, sc.fail("want ',' or '}' in an object")
+	}
+	return name, val, true, nil
+}
+
+// numberList reads a JSON array of numbers or decimal strings (valid JSON, starting with '[').
+func numberList(arr []byte) ([]uint64, error) {
+	if len(arr) == 0 || arr[0] != '[' {
+		return nil, errNotANumber
+	}
+	sc := scanner{b: arr, i: 1}
+	sc.space()
+	if sc.eat(']') {
+		return nil, nil
+	}
+	out := make([]uint64, 0, 1+bytes.Count(arr, []byte{','}))
+	for {
+		sc.space()
+		vs := sc.i
+		if err := sc.value(); err != nil {
+			return nil, err
+		}
+		n, err := parseNumber(arr[vs:sc.i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+		sc.space()
+		if sc.eat(']') {
+			return out, nil
+		}
+		if !sc.eat(',') {
+			return nil, errNotANumber
+		}
+	}
 }
 
 // payload decodes the object d into v; unknown members are ignored (clients may extend them).
