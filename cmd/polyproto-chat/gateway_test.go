@@ -2,9 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,4 +206,100 @@ func srvRoot(t *testing.T, dir string) *identity.IDCert {
 		t.Fatal(err)
 	}
 	return r.Cert
+}
+
+// childServer runs the real main in a child process (see TestMain) on dir and returns its
+// address and the process, which the test may kill.
+func childServer(t *testing.T, dir string) (string, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "P2CHAT_TEST_MAIN=-listen 127.0.0.1:0 -domain a.test -data-dir "+dir)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := waitForLog(t, stderr, regexp.MustCompile(`serving" addr=(\S+)`))
+	go io.Copy(io.Discard, stderr)
+	return addr, cmd
+}
+
+// TestResumeAfterKill: the server is killed with SIGKILL while a client is away; after a restart
+// on the same data dir the client resumes from its cursor and gets exactly what it missed, once.
+func TestResumeAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	addr, proc := childServer(t, dir)
+	c, err := client.New("http://"+addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "correct horse battery"
+	if _, err := c.Register(ctx(t), "alice", pw); err != nil {
+		t.Fatal(err)
+	}
+	laptop, err := c.Login(ctx(t), "alice", pw, "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/.p2/core/v1/gateway", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &wsClient{t: t, conn: conn}
+	a.next() // Hello
+	a.send(2, map[string]string{"token": laptop.Token})
+	cursor := a.chat()
+	// While the laptop is connected, a phone logs in: delivered live.
+	if _, err := c.Login(ctx(t), "alice", pw, "phone"); err != nil {
+		t.Fatal(err)
+	}
+	if f := a.next(); f.Op != 3 {
+		t.Fatalf("want op 3, got %d", f.Op)
+	}
+	conn.Close()
+	// Away: a tablet logs in (acknowledged, so durable), then the server is killed.
+	if _, err := c.Login(ctx(t), "alice", pw, "tablet"); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = proc.Wait()
+
+	addr, _ = childServer(t, dir)
+	conn, _, err = websocket.DefaultDialer.Dial("ws://"+addr+"/.p2/core/v1/gateway", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &wsClient{t: t, conn: conn}
+	b.next() // Hello
+	b.send(5, map[string]any{"token": laptop.Token, "s": a.last, "cursor": cursor})
+	f := b.next()
+	if f.Op != 10 {
+		t.Fatalf("want op 10 Resumed, got %d %s", f.Op, f.D)
+	}
+	var missed []wsFrame
+	if err := json.Unmarshal(f.D, &missed); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range missed {
+		var ns struct{ Cert string }
+		_ = json.Unmarshal(m.D, &ns)
+		cert, err := identity.ParseIDCert([]byte(ns.Cert))
+		if m.Op != 3 || err != nil {
+			t.Fatalf("unexpected frame in Resumed: op %d %s", m.Op, m.D)
+		}
+		got = append(got, cert.SessionID)
+	}
+	// The cursor is READY's, from before the phone: the phone's New Session comes again (core
+	// frames carry no cursor, docs/PROTOCOL.md section 4), then the tablet's, each once, in order.
+	if strings.Join(got, " ") != "phone tablet" {
+		t.Fatalf("Resumed carried New Session for %v, want [phone tablet]", got)
+	}
+	// And the connection goes on: a heartbeat is answered.
+	b.send(0, map[string]any{})
+	if f := b.next(); f.Op != 7 {
+		t.Fatalf("after Resumed: op %d", f.Op)
+	}
 }
