@@ -1,21 +1,16 @@
 package client_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"net"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/polyproto-chat/server/client"
+	"github.com/polyproto-chat/server/internal/servertest"
 )
 
 // TestGatewayEndToEnd runs the real server binary, as cmd/p2chat's tests do, and goes through
@@ -123,75 +118,13 @@ func nextEvent(t *testing.T, g *client.Gateway) client.Event {
 	return client.Event{}
 }
 
-var servingLine = regexp.MustCompile(`msg="polyproto-chat serving" addr=(\S+)`)
-
 // startServerBinary builds the server and runs it for domain on 127.0.0.1:0 with the memory
-// store until the test ends, and returns its base URL. Its log is shown if the test fails.
+// store until the test ends, and returns its base URL.
 func startServerBinary(t *testing.T, domain string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "polyproto-chat")
-	build := exec.Command("go", "build", "-o", bin, "github.com/polyproto-chat/server/cmd/polyproto-chat")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the server: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data-dir", t.TempDir(), "-domain", domain, "-store", "memory")
-	stderr, err := cmd.StderrPipe()
+	bin, err := servertest.Build(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu  sync.Mutex
-		log bytes.Buffer
-	)
-	addr := make(chan string, 1)
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { <-drained; done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Error("server did not stop within 15s of SIGTERM")
-		}
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("server log:\n%s", log.String())
-			mu.Unlock()
-		}
-	})
-	select {
-	case a := <-addr:
-		return "http://" + a
-	case <-drained:
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("server exited before serving:\n%s", log.String())
-	case <-time.After(60 * time.Second):
-		t.Fatal("server did not log that it serves within 60s")
-	}
-	return ""
+	return servertest.Start(t, bin, "-data-dir", t.TempDir(), "-domain", domain, "-store", "memory")
 }

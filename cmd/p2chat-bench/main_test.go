@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/polyproto-chat/server/internal/servertest"
 )
 
 // TestIdleAgainstRealServer runs the load tool as its users do, against the real server binary
@@ -19,33 +18,11 @@ func TestIdleAgainstRealServer(t *testing.T) {
 		t.Skip("builds and runs the server binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "polyproto-chat")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/polyproto-chat/server/cmd/polyproto-chat").CombinedOutput(); err != nil {
-		t.Fatalf("build the server: %v\n%s", err, out)
-	}
-	srv := exec.Command(bin, "-listen", "127.0.0.1:0", "-data-dir", filepath.Join(dir, "data"), "-log-level", "info")
-	stderr, _ := srv.StderrPipe()
-	if err := srv.Start(); err != nil {
+	bin, err := servertest.Build(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`serving" addr=(\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	var url string
-	select {
-	case a := <-addr:
-		url = "http://" + a
-	case <-time.After(20 * time.Second):
-		t.Fatal("server did not start")
-	}
+	url := servertest.Start(t, bin, "-data-dir", filepath.Join(dir, "data"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

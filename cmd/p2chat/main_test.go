@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/polyproto-chat/server/internal/servertest"
 )
 
 // serverBin is the real server binary, built once by TestMain: a command cannot import another
@@ -32,86 +29,18 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	goTool, err := exec.LookPath("go") // go test puts GOROOT/bin first on PATH
-	if err != nil {
-		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	}
-	serverBin = filepath.Join(dir, "polyproto-chat")
-	build := exec.Command(goTool, "build", "-o", serverBin, "github.com/polyproto-chat/server/cmd/polyproto-chat")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build the server: %v\n%s", err, out)
+	if serverBin, err = servertest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
 }
 
-var servingLine = regexp.MustCompile(`msg="polyproto-chat serving" addr=(\S+)`)
-
 // startServer runs the server binary for domain on 127.0.0.1:0 until the test ends and returns
-// its base URL. Its log is kept and shown if the test fails.
+// its base URL.
 func startServer(t *testing.T, domain string, args ...string) string {
 	t.Helper()
-	dataDir := t.TempDir()
-	cmd := exec.Command(serverBin, append([]string{"-listen", "127.0.0.1:0", "-data-dir", dataDir, "-domain", domain}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-
-	var (
-		mu  sync.Mutex
-		log bytes.Buffer
-	)
-	addr := make(chan string, 1)
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { <-drained; done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server %s: %v", domain, err)
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("server %s did not stop within 15s of SIGTERM", domain)
-		}
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("server %s log:\n%s", domain, log.String())
-			mu.Unlock()
-		}
-	})
-
-	select {
-	case a := <-addr:
-		return "http://" + a
-	case <-drained:
-		t.Fatalf("server %s exited before serving:\n%s", domain, log.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("server %s did not log that it serves within 30s", domain)
-	}
-	return ""
+	return servertest.Start(t, serverBin, append([]string{"-data-dir", t.TempDir(), "-domain", domain}, args...)...)
 }
 
 // env is a test's environment for p2chat; only what it names is set.
