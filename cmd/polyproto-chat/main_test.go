@@ -151,7 +151,7 @@ func TestBadStartExitsWithOneLine(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := run(context.Background(), c.args, &stderr, noEnv)
+			code := run(context.Background(), c.args, io.Discard, &stderr, noEnv)
 			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
 			last := lines[len(lines)-1]
 			if code != c.code || !strings.HasPrefix(last, "polyproto-chat: ") || !strings.Contains(last, c.want) {
@@ -169,7 +169,7 @@ func TestSecondServerOnSameDataDirRefused(t *testing.T) {
 	_, stop := start(t, dir)
 	defer stop()
 	var stderr bytes.Buffer
-	code := run(context.Background(), []string{"-data-dir", dir, "-listen", "127.0.0.1:0"}, &stderr, noEnv)
+	code := run(context.Background(), []string{"-data-dir", dir, "-listen", "127.0.0.1:0"}, io.Discard, &stderr, noEnv)
 	if code != 1 || !strings.Contains(stderr.String(), "another server") {
 		t.Fatalf("exit %d, stderr %s", code, stderr.String())
 	}
