@@ -9,21 +9,19 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/polyproto-chat/server/actors"
 	"github.com/polyproto-chat/server/actors/account"
 	"github.com/polyproto-chat/server/events"
 	"github.com/polyproto-chat/server/events/memory"
-	"github.com/polyproto-chat/server/federation"
 	"github.com/polyproto-chat/server/identity"
 )
 
-// edge is a real server on 127.0.0.1:0 with the memory store: the routes, the account actors
-// and the error table, as the binary wires them (no peers: foreign certs are refused).
+// edge is a real server on 127.0.0.1:0 as the binary wires it (newGatewayServer): the routes,
+// the account actors over a memory store and the error table (no peers: foreign certs are
+// refused).
 type edge struct {
 	url   string
 	store *memory.Store
@@ -31,31 +29,8 @@ type edge struct {
 
 func newEdge(t *testing.T) *edge {
 	t.Helper()
-	store := memory.New(nil)
-	sys := actors.NewSystem(actors.Config{})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = sys.Shutdown(ctx)
-	})
-	accounts, err := sys.Kind(account.KindName, account.Producer(store, nil), actors.KindOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := identity.NewRoot("a.test", time.Now().Add(-time.Minute), 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var srv *httptest.Server
-	s, err := New(Config{Domain: "a.test", Root: root, Accounts: accounts,
-		Certs:     federation.NewCerts(federation.CertsConfig{Timeout: 200 * time.Millisecond}),
-		PublicURL: func() string { return srv.URL }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv = httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return &edge{url: srv.URL, store: store}
+	g := newGatewayServer(t, WSConfig{}, nil)
+	return &edge{url: g.http, store: g.store}
 }
 
 type call struct {

@@ -69,6 +69,7 @@ func newGatewayServer(t *testing.T, cfg WSConfig, store *memory.Store) *gatewayS
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/.p2/", edge.Handler())
+	mux.Handle("/.well-known/", edge.Handler())
 	g.ws.Mount(mux)
 	srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
