@@ -63,7 +63,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var hash string
-	if _, err := s.argon2(r.Context(), func() (bool, error) {
+	if _, err := s.argon2(r, func() (bool, error) {
 		var err error
 		hash, err = identity.HashPassword(in.Password)
 		return err == nil, err
@@ -90,7 +90,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkPassword(r.Context(), fid.String(), in.Password); err != nil {
+	if err := s.checkPassword(r, fid.String(), in.Password); err != nil {
 		return err
 	}
 	certPEM, token, err := s.issue(r, fid, csr)

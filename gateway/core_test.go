@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -251,5 +252,48 @@ func TestCoreRoutesHappyPath(t *testing.T) {
 	}
 	if code, _, raw := e.do(t, call{method: "GET", path: "/.well-known/polyproto-core"}); code != 200 || !bytes.Contains(raw, []byte(e.url+"/.p2/core/")) {
 		t.Fatalf("well-known: %d %s", code, raw)
+	}
+}
+
+// TestPasswordChecksAreRateLimited: one address gets AuthRate password checks in a burst, then
+// 429 with a clear body; another address is not affected.
+func TestPasswordChecksAreRateLimited(t *testing.T) {
+	l := newAddrLimiter(3, time.Minute)
+	now := time.Now()
+	for i := range 3 {
+		if !l.allow("192.0.2.1", now) {
+			t.Fatalf("request %d refused inside the burst", i)
+		}
+	}
+	if l.allow("192.0.2.1", now) {
+		t.Fatal("fourth request in the same instant allowed")
+	}
+	if !l.allow("192.0.2.2", now) {
+		t.Fatal("another address was limited")
+	}
+	if !l.allow("192.0.2.1", now.Add(21*time.Second)) { // 3 per minute: one back every 20 s
+		t.Fatal("no token back after 21 s")
+	}
+	if !newAddrLimiter(-1, time.Minute).allow("x", now) {
+		t.Fatal("a negative rate must disable the limit")
+	}
+
+	e := newEdge(t) // the default: 30 per minute
+	seen429 := false
+	for i := 0; i < 40 && !seen429; i++ {
+		code, eb, _ := e.do(t, call{method: "POST", path: "/.p2/core/v1/register", body: jsonBody(map[string]string{"local_name": fmt.Sprintf("user%d", i), "password": "a fine password"})})
+		switch code {
+		case 201:
+		case 429:
+			if eb.Code != "P2_CORE_RATE_LIMITED" || i < 30 {
+				t.Fatalf("request %d: %d %+v", i, code, eb)
+			}
+			seen429 = true
+		default:
+			t.Fatalf("request %d: %d %+v", i, code, eb)
+		}
+	}
+	if !seen429 {
+		t.Fatal("40 registrations from one address in a row were all accepted")
 	}
 }

@@ -25,6 +25,7 @@ var (
 	errMismatch          = errors.New("the CSR is for another actor")
 	errMethodNotAllowed  = errors.New("method not allowed")
 	errForeignLocalActor = errors.New("actors of this server log in with their password")
+	errRateLimited       = errors.New("too many password checks from this address; wait a minute")
 )
 
 // errorCodes is the one table from errors to HTTP status and polyproto error code. The first
@@ -64,6 +65,7 @@ var errorCodes = []struct {
 	{account.ErrAlreadyRegistered, http.StatusConflict, "P2_CORE_FEDERATION_ID_TAKEN"},
 	{account.ErrSessionInUse, http.StatusConflict, "P2_CORE_SESSION_ID_IN_USE"},
 	{account.ErrServiceExists, http.StatusConflict, "P2_CORE_SERVICE_EXISTS"},
+	{errRateLimited, http.StatusTooManyRequests, "P2_CORE_RATE_LIMITED"},
 	{federation.ErrPeerUnavailable, http.StatusBadGateway, "P2_CORE_HOME_SERVER_UNAVAILABLE"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "P2_CORE_UNAVAILABLE"},
 }

@@ -30,8 +30,12 @@ type Config struct {
 	CertValidity time.Duration // of issued actor certs; zero: 30 days
 	CacheTTL     time.Duration // cache window of served certs; zero: 1 hour
 	ChallengeTTL time.Duration // zero: 2 minutes
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// AuthRate bounds, per client address, the requests that cost an argon2id hash (register,
+	// login, further ID-Certs, sensitive actions) per minute, with bursts of as many. Zero: 30;
+	// negative: no limit.
+	AuthRate int
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // CertVerifier checks certs of foreign actors with their home servers (federation.Certs).
@@ -48,6 +52,8 @@ type Server struct {
 	challenges *challenges
 	// hashing bounds concurrent argon2id runs: each takes tens of MiB and a core for tens of ms.
 	hashing chan struct{}
+	// authLimit bounds argon2id runs per client address, so one client cannot keep the cores busy.
+	authLimit *addrLimiter
 	// dummyHash is checked against when an actor is unknown, so a login takes as long whether or
 	// not the name exists. Made on first need: an argon2id hash holds 64 MiB while it runs, which
 	// a server that never sees a login of a stranger need not pay at start.
@@ -71,12 +77,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AuthRate == 0 {
+		cfg.AuthRate = 30
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		challenges: newChallenges(cfg.ChallengeTTL, 100_000),
+		authLimit:  newAddrLimiter(cfg.AuthRate, time.Minute),
 		hashing:    make(chan struct{}, min(runtime.GOMAXPROCS(0), 4)), // 64 MiB each
 		dummyHash:  sync.OnceValues(func() (string, error) { return identity.HashPassword("not a password of anyone") }),
 	}, nil
@@ -165,8 +175,8 @@ func (s *Server) authenticateToken(ctx context.Context, token string) (account.P
 
 // checkPassword verifies password against the actor's stored hash, in constant time whether or
 // not the actor exists. Unknown actor and wrong password are the same error.
-func (s *Server) checkPassword(ctx context.Context, fid, password string) error {
-	rep, err := s.ask(ctx, fid, account.PasswordHash{})
+func (s *Server) checkPassword(r *http.Request, fid, password string) error {
+	rep, err := s.ask(r.Context(), fid, account.PasswordHash{})
 	var hash string
 	switch {
 	case err == nil:
@@ -179,7 +189,7 @@ func (s *Server) checkPassword(ctx context.Context, fid, password string) error 
 	default:
 		return err
 	}
-	ok, cerr := s.argon2(ctx, func() (bool, error) { return identity.CheckPassword(hash, password) })
+	ok, cerr := s.argon2(r, func() (bool, error) { return identity.CheckPassword(hash, password) })
 	if cerr != nil {
 		return cerr
 	}
@@ -189,12 +199,15 @@ func (s *Server) checkPassword(ctx context.Context, fid, password string) error 
 	return nil
 }
 
-// argon2 runs f when a hashing slot is free.
-func (s *Server) argon2(ctx context.Context, f func() (bool, error)) (bool, error) {
+// argon2 runs f when a hashing slot is free and the client is within its AuthRate.
+func (s *Server) argon2(r *http.Request, f func() (bool, error)) (bool, error) {
+	if !s.authLimit.allow(clientAddr(r), s.now()) {
+		return false, errRateLimited
+	}
 	select {
 	case s.hashing <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	case <-r.Context().Done():
+		return false, r.Context().Err()
 	}
 	defer func() { <-s.hashing }()
 	return f()
@@ -206,7 +219,7 @@ func (s *Server) sensitive(r *http.Request, p account.Principal) error {
 	if pw == "" || p.Foreign {
 		return errSensitive
 	}
-	if err := s.checkPassword(r.Context(), p.FID, pw); err != nil {
+	if err := s.checkPassword(r, p.FID, pw); err != nil {
 		if errors.Is(err, errBadCredentials) {
 			return fmt.Errorf("%w: the password given is wrong", errSensitive)
 		}

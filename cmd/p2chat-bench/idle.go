@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -290,12 +291,23 @@ func sessionTokens(ctx context.Context, c *client.Client, cfg idleConfig, log io
 		return nil, err
 	}
 	var tokens []string
-	for i := range cfg.Sessions {
+	for i := 0; i < cfg.Sessions; {
 		s, err := c.Login(ctx, name, cfg.Password, fmt.Sprintf("bench%d", i))
-		if err != nil {
+		var cerr *client.Error
+		switch {
+		case errors.As(err, &cerr) && cerr.Status == http.StatusTooManyRequests:
+			// The server limits password checks per address (--auth-rate): wait for a token.
+			select {
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			continue
+		case err != nil:
 			return nil, err
 		}
 		tokens = append(tokens, s.Token)
+		i++
 	}
 	fmt.Fprintf(log, "logged in %d sessions of %s\n", len(tokens), name)
 	if cfg.Tokens != "" {

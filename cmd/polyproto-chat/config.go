@@ -31,6 +31,7 @@ type Config struct {
 	// ResumeLimit: events a gateway Resume replays at most before it asks the client to re-sync.
 	ResumeLimit int
 	DebugListen string // "" = off; else an address serving /debug/pprof/ (keep it private)
+	AuthRate    int    // password checks per minute per client address; -1 = no limit
 }
 
 // parseFlags reads args with defaults taken from getenv.
@@ -54,6 +55,7 @@ func parseFlags(name string, args []string, getenv func(string) string) (Config,
 	fs.DurationVar(&c.CacheTTL, "cert-cache-ttl", envDuration(getenv, "P2CHAT_CERT_CACHE_TTL", time.Hour), "how long other servers may trust the status of a certificate this server serves (env P2CHAT_CERT_CACHE_TTL)")
 	fs.IntVar(&c.ResumeLimit, "resume-limit", envInt(getenv, "P2CHAT_RESUME_LIMIT", 1000), "events a gateway Resume replays at most; past it the client is told to re-sync (env P2CHAT_RESUME_LIMIT)")
 	fs.StringVar(&c.DebugListen, "debug-listen", env("P2CHAT_DEBUG_LISTEN", ""), "address for Go's /debug/pprof/ profiles, off when empty; never expose it publicly (env P2CHAT_DEBUG_LISTEN)")
+	fs.IntVar(&c.AuthRate, "auth-rate", envInt(getenv, "P2CHAT_AUTH_RATE", 30), "requests that check or set a password (register, login, sensitive actions) per minute per client address; -1 = no limit (env P2CHAT_AUTH_RATE)")
 	level := fs.String("log-level", env("P2CHAT_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env P2CHAT_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
@@ -80,6 +82,9 @@ func (c *Config) validate() error {
 	}
 	if c.CacheTTL < time.Second || c.CacheTTL > 12*time.Hour {
 		return fmt.Errorf("-cert-cache-ttl %s: want 1s to 12h (core 6.4 recommends 1-12 hours)", c.CacheTTL)
+	}
+	if c.AuthRate == 0 || c.AuthRate < -1 {
+		return fmt.Errorf("-auth-rate %d: want a positive number, or -1 for no limit", c.AuthRate)
 	}
 	if c.ResumeLimit < 1 || c.ResumeLimit > 100_000 {
 		return fmt.Errorf("-resume-limit %d: want 1 to 100000", c.ResumeLimit)

@@ -143,6 +143,8 @@ func TestBadStartExitsWithOneLine(t *testing.T) {
 		{"bad listen", []string{"-listen", "nope"}, 2, "-listen"},
 		{"bad domain", []string{"-domain", "Not_A.Domain"}, 2, "-domain"},
 		{"bad store", []string{"-store", "postgres://x"}, 2, "-store"},
+		{"bad auth rate", []string{"-auth-rate", "0"}, 2, "-auth-rate"},
+		{"bad resume limit", []string{"-resume-limit", "0"}, 2, "-resume-limit"},
 		{"stray argument", []string{"serve", "extra"}, 2, "unexpected argument"},
 		{"data dir under a file", []string{"-data-dir", filepath.Join(file, "data"), "-listen", "127.0.0.1:0"}, 1, "data dir"},
 		{"listen address taken", []string{"-data-dir", t.TempDir(), "-listen", "256.0.0.1:1"}, 1, "listen"},

@@ -108,6 +108,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 			return "http://" + s.Addr()
 		},
 		CacheTTL: cfg.CacheTTL,
+		AuthRate: cfg.AuthRate,
 		Logger:   log.With("component", "gateway"),
 	})
 	if err != nil {
