@@ -39,7 +39,7 @@ type gatewayServer struct {
 
 // newGatewayServer starts a server with cfg (Actors and Replayer are filled in). A non-nil store
 // is shared with an earlier server, as after a restart.
-func newGatewayServer(t *testing.T, cfg WSConfig, store *memory.Store) *gatewayServer {
+func newGatewayServer(t *testing.T, cfg WSConfig, store *memory.Store, edgeOpts ...func(*Config)) *gatewayServer {
 	t.Helper()
 	if store == nil {
 		store = memory.New(nil)
@@ -56,9 +56,13 @@ func newGatewayServer(t *testing.T, cfg WSConfig, store *memory.Store) *gatewayS
 		t.Fatal(err)
 	}
 	var srv *httptest.Server
-	edge, err := New(Config{Domain: "a.test", Root: root, Accounts: accounts,
+	ecfg := Config{Domain: "a.test", Root: root, Accounts: accounts,
 		Certs:     federation.NewCerts(federation.CertsConfig{Timeout: 200 * time.Millisecond}),
-		PublicURL: func() string { return srv.URL }})
+		PublicURL: func() string { return srv.URL }}
+	for _, o := range edgeOpts {
+		o(&ecfg)
+	}
+	edge, err := New(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
