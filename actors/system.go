@@ -53,9 +53,6 @@ func NewSystem(cfg Config) *System {
 // (for example one session actor per gateway connection).
 func (s *System) Actors() *actor.ActorSystem { return s.actors }
 
-// Logger is the logger the system was configured with.
-func (s *System) Logger() *slog.Logger { return s.log }
-
 // Shutdown drains every kind: each activation finishes the messages already in its mailbox,
 // its appends in flight complete and are answered, then it stops. Messages arriving meanwhile
 // are answered with ErrStopped. If ctx ends first, the remaining kinds are stopped at once

@@ -296,16 +296,4 @@ func (h *logCapture) has(msg string, want map[string]any) bool {
 	return false
 }
 
-// eventually polls cond for up to d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func eventsPos(n uint64) events.Position { return events.Position(n) }

@@ -26,7 +26,6 @@ var (
 	testOIDExtReq   = encasn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 14}
 	testOIDEd25519  = encasn1.ObjectIdentifier{1, 3, 101, 112}
 	testOIDSANs     = encasn1.ObjectIdentifier{2, 5, 29, 17}
-	testOIDCountry  = encasn1.ObjectIdentifier{2, 5, 4, 6}
 	testOIDOrgUnit  = encasn1.ObjectIdentifier{2, 5, 4, 11}
 	testOIDUnknownA = encasn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 7} // challengePassword
 )
