@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,9 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/polyproto-chat/server/internal/pebblelog"
 )
 
 // Errors callers branch on; test with errors.Is.
@@ -93,7 +94,7 @@ func open(dir string, fs vfs.FS, logger *slog.Logger) (*DB, error) {
 		FS:                 fs,
 		FormatMajorVersion: pebble.FormatNewest,
 		// Pebble's default logger writes to stderr and exits the process on Fatalf.
-		Logger: pebbleLogger{logger},
+		Logger: pebblelog.Logger{Log: logger},
 	}
 	opts.EventListener = &pebble.EventListener{
 		// A corrupt read model is repaired by deleting the directory and rebuilding from the event
@@ -207,26 +208,4 @@ func firstByte(v []byte) int {
 		return -1
 	}
 	return int(v[0])
-}
-
-// pebbleLogger routes Pebble's log lines to slog: its chatter at debug, its errors at error.
-type pebbleLogger struct{ log *slog.Logger }
-
-func (l pebbleLogger) Infof(format string, args ...any) {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) {
-		l.log.Debug(fmt.Sprintf(format, args...))
-	}
-}
-
-func (l pebbleLogger) Errorf(format string, args ...any) {
-	l.log.Error(fmt.Sprintf(format, args...))
-}
-
-// Fatalf is called by Pebble on a broken internal invariant (a MANIFEST it cannot write, for
-// example) and Pebble carries on as if it did not return. Returning would let it run on an
-// inconsistent state; panicking is the only honest way out that still runs deferred cleanup.
-func (l pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	l.log.Error("pebble fatal", "error", msg)
-	panic("pebble: " + msg)
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/polyproto-chat/server/internal/pebblelog"
+
 	"github.com/polyproto-chat/server/events"
 )
 
@@ -86,7 +88,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("event store: %w", err)
 	}
 	db, err := pebble.Open(dir, &pebble.Options{
-		Logger:       pebbleLogger{log.With("component", "pebble")},
+		Logger:       pebblelog.Logger{Log: log.With("component", "pebble")},
 		MemTableSize: 64 << 20,
 	})
 	if err != nil {
@@ -498,20 +500,4 @@ func (s *Store) Close() error {
 		return fmt.Errorf("event store: close: %w", err)
 	}
 	return nil
-}
-
-// pebbleLogger sends Pebble's own messages to slog; routine ones at debug level.
-type pebbleLogger struct{ log *slog.Logger }
-
-func (l pebbleLogger) Infof(format string, args ...any) { l.log.Debug(fmt.Sprintf(format, args...)) }
-func (l pebbleLogger) Errorf(format string, args ...any) {
-	l.log.Error(fmt.Sprintf(format, args...))
-}
-
-// Fatalf is Pebble's report of corruption it cannot continue from; its contract is that
-// the call does not return.
-func (l pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	l.log.Error(msg)
-	panic("pebble: " + msg)
 }
