@@ -163,7 +163,7 @@ func (j *Journal[S]) envelope(cmd any, msgs []proto.Message) ([]events.Event, er
 	for i, m := range msgs {
 		ev, err := events.NewEvent(m)
 		if err == nil {
-			ev.ActorFID, ev.SessionID, ev.CorrelationID, ev.CausationID = o.ActorFID, o.SessionID, o.CorrelationID, o.CausationID
+			ev.ActorFID, ev.SessionID, ev.CorrelationID, ev.CausationID, ev.Reason = o.ActorFID, o.SessionID, o.CorrelationID, o.CausationID, o.Reason
 			err = ev.Validate()
 		}
 		if err != nil {

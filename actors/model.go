@@ -38,6 +38,7 @@ type Origin struct {
 	SessionID     string
 	CorrelationID string
 	CausationID   string
+	Reason        string // the audit-log reason the actor gave, if any
 }
 
 // Result is a Journal's answer to a command whose events are durable.

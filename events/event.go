@@ -18,6 +18,7 @@ const (
 	MaxTypeLength   = 256
 	MaxStreamLength = 256
 	maxMetaField    = 256 // bytes of each string in the envelope
+	MaxReasonLength = 512 // bytes of Event.Reason
 )
 
 // Event is what a writer appends: a protobuf payload plus who caused it.
@@ -30,6 +31,7 @@ type Event struct {
 	SessionID     string
 	CorrelationID string
 	CausationID   string
+	Reason        string // why, for the audit log; at most MaxReasonLength bytes
 }
 
 // NewEvent serializes msg deterministically and names the event after its full protobuf name.
@@ -55,6 +57,9 @@ func (e *Event) Validate() error {
 		if len(f) > maxMetaField || !utf8.ValidString(f) {
 			return fmt.Errorf("%w: envelope field longer than %d bytes or not UTF-8", ErrInvalidEvent, maxMetaField)
 		}
+	}
+	if len(e.Reason) > MaxReasonLength || !utf8.ValidString(e.Reason) {
+		return fmt.Errorf("%w: reason longer than %d bytes or not UTF-8", ErrInvalidEvent, MaxReasonLength)
 	}
 	return nil
 }

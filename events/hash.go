@@ -62,6 +62,7 @@ func Seal(stream string, revision uint64, prev Hash, now time.Time, ev *Event) (
 		CorrelationId: ev.CorrelationID,
 		CausationId:   ev.CausationID,
 		PrevHash:      prev[:],
+		Reason:        ev.Reason,
 	})
 	if err != nil {
 		return RecordedEvent{}, fmt.Errorf("seal %s@%d: %w", stream, revision, err)

@@ -8,32 +8,33 @@ type Role struct {
 	Permissions Set
 }
 
-// Overwrite changes a role's (Member false) or a member's (Member true)
-// permissions in one channel.
+// Overwrite changes a role's (RoleID) or a member's (MemberFID) permissions
+// in one channel; exactly one of the two is set.
 type Overwrite struct {
-	ID          uint64
-	Member      bool
+	RoleID      uint64
+	MemberFID   string
 	Allow, Deny Set
 }
 
 // Guild is the slice of guild state permissions need. Roles is keyed by
 // role ID because members name their roles by ID; it includes @everyone.
 type Guild struct {
-	ID, OwnerID uint64
-	Roles       map[uint64]Role
+	ID    uint64
+	Owner string // the owner's federation ID
+	Roles map[uint64]Role
 }
 
 // Member is a guild member. Roles need not list @everyone; role IDs missing
 // from Guild.Roles (a deleted role not yet removed) are ignored.
 type Member struct {
-	UserID uint64
-	Roles  []uint64
+	FID   string
+	Roles []uint64
 }
 
 // Base is the guild-wide set: @everyone united with the member's roles.
 // The owner and ADMINISTRATOR get All so callers can test with Has alone.
 func Base(g Guild, m Member) Set {
-	if m.UserID == g.OwnerID {
+	if m.FID == g.Owner {
 		return All
 	}
 	s := g.Roles[g.ID].Permissions
@@ -69,11 +70,13 @@ func InChannel(g Guild, m Member, overwrites []Overwrite) Set {
 	for i := range overwrites {
 		o := &overwrites[i]
 		switch {
-		case o.Member && o.ID == m.UserID:
-			member = o
-		case !o.Member && o.ID == g.ID:
+		case o.MemberFID != "":
+			if o.MemberFID == m.FID {
+				member = o
+			}
+		case o.RoleID == g.ID:
 			everyone = o
-		case !o.Member && mine[o.ID]:
+		case mine[o.RoleID]:
 			roleAllow |= o.Allow
 			roleDeny |= o.Deny
 		}

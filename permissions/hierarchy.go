@@ -6,7 +6,7 @@ import "math"
 // included (so a member with no roles sits at @everyone's position). The
 // owner is above every role: math.MaxInt.
 func HighestPosition(g Guild, m Member) int {
-	if m.UserID == g.OwnerID {
+	if m.FID == g.Owner {
 		return math.MaxInt
 	}
 	high := g.Roles[g.ID].Position
@@ -23,7 +23,7 @@ func HighestPosition(g Guild, m Member) int {
 // target strictly below the actor's highest role, so nobody can raise
 // themselves or a peer to their own level.
 func CanManageRole(g Guild, actor Member, target Role) bool {
-	if actor.UserID == g.OwnerID {
+	if actor.FID == g.Owner {
 		return true
 	}
 	return Base(g, actor).Has(ManageRoles) && target.Position < HighestPosition(g, actor)
@@ -35,9 +35,9 @@ func CanManageRole(g Guild, actor Member, target Role) bool {
 // acts on everyone else, and others need a strictly higher top role.
 func CanActOn(g Guild, actor, target Member) bool {
 	switch {
-	case target.UserID == g.OwnerID:
+	case target.FID == g.Owner:
 		return false
-	case actor.UserID == g.OwnerID:
+	case actor.FID == g.Owner:
 		return true
 	}
 	return HighestPosition(g, actor) > HighestPosition(g, target)

@@ -11,10 +11,10 @@ func TestHighestPosition(t *testing.T) {
 		given Member
 		want  int
 	}{
-		{"owner above everything", Member{UserID: ownerID}, math.MaxInt},
-		{"no roles: @everyone", Member{UserID: userAlice}, 0},
-		{"highest of several", Member{UserID: userAlice, Roles: []uint64{roleMuted, roleMod, roleHelp}}, 5},
-		{"unknown role ignored", Member{UserID: userAlice, Roles: []uint64{999}}, 0},
+		{"owner above everything", Member{FID: ownerID}, math.MaxInt},
+		{"no roles: @everyone", Member{FID: userAlice}, 0},
+		{"highest of several", Member{FID: userAlice, Roles: []uint64{roleMuted, roleMod, roleHelp}}, 5},
+		{"unknown role ignored", Member{FID: userAlice, Roles: []uint64{999}}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,21 +28,21 @@ func TestHighestPosition(t *testing.T) {
 func TestCanManageRole(t *testing.T) {
 	g := guild()
 	g.Roles[roleHelp] = Role{ID: roleHelp, Position: 2, Permissions: ManageRoles}
-	manager := Member{UserID: userAlice, Roles: []uint64{roleHelp}} // top position 2, MANAGE_ROLES
+	manager := Member{FID: userAlice, Roles: []uint64{roleHelp}} // top position 2, MANAGE_ROLES
 	tests := []struct {
 		name   string
 		actor  Member
 		target Role
 		want   bool
 	}{
-		{"owner manages the top role", Member{UserID: ownerID}, g.Roles[roleAdmin], true},
+		{"owner manages the top role", Member{FID: ownerID}, g.Roles[roleAdmin], true},
 		{"lower role", manager, g.Roles[roleMuted], true},
 		{"equal position cannot", manager, g.Roles[roleHelp], false},
 		{"higher position cannot", manager, g.Roles[roleMod], false},
-		{"without MANAGE_ROLES cannot", Member{UserID: userAlice, Roles: []uint64{roleMod}}, g.Roles[roleMuted], false},
-		{"administrator below target cannot", Member{UserID: userAlice, Roles: []uint64{roleAdmin}},
+		{"without MANAGE_ROLES cannot", Member{FID: userAlice, Roles: []uint64{roleMod}}, g.Roles[roleMuted], false},
+		{"administrator below target cannot", Member{FID: userAlice, Roles: []uint64{roleAdmin}},
 			Role{ID: 99, Position: 9}, false},
-		{"administrator above target can", Member{UserID: userAlice, Roles: []uint64{roleAdmin}}, g.Roles[roleMod], true},
+		{"administrator above target can", Member{FID: userAlice, Roles: []uint64{roleAdmin}}, g.Roles[roleMod], true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,11 +54,11 @@ func TestCanManageRole(t *testing.T) {
 }
 
 func TestCanActOn(t *testing.T) {
-	owner := Member{UserID: ownerID}
-	mod := Member{UserID: userAlice, Roles: []uint64{roleMod}}
-	otherMod := Member{UserID: 300, Roles: []uint64{roleMod}}
-	helper := Member{UserID: 301, Roles: []uint64{roleHelp}}
-	admin := Member{UserID: 302, Roles: []uint64{roleAdmin}}
+	owner := Member{FID: ownerID}
+	mod := Member{FID: userAlice, Roles: []uint64{roleMod}}
+	otherMod := Member{FID: "mod@a.test", Roles: []uint64{roleMod}}
+	helper := Member{FID: "peer@a.test", Roles: []uint64{roleHelp}}
+	admin := Member{FID: "low@a.test", Roles: []uint64{roleAdmin}}
 	tests := []struct {
 		name          string
 		actor, target Member

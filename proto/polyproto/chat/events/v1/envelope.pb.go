@@ -44,7 +44,9 @@ type Metadata struct {
 	CausationId string `protobuf:"bytes,6,opt,name=causation_id,json=causationId,proto3" json:"causation_id,omitempty"`
 	// SHA-256 of the previous event of the same stream (see events.Hash); 32 zero
 	// bytes for the first event of a stream. Makes edits to history detectable.
-	PrevHash      []byte `protobuf:"bytes,7,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	PrevHash []byte `protobuf:"bytes,7,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	// Why, in the actor's words (the X-P2-Audit-Reason header), for the audit log; at most 512 bytes.
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -128,11 +130,18 @@ func (x *Metadata) GetPrevHash() []byte {
 	return nil
 }
 
+func (x *Metadata) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_polyproto_chat_events_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_polyproto_chat_events_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"'polyproto/chat/events/v1/envelope.proto\x12\x18polyproto.chat.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x02\n" +
+	"'polyproto/chat/events/v1/envelope.proto\x12\x18polyproto.chat.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x02\n" +
 	"\bMetadata\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\fR\aeventId\x12\x1b\n" +
 	"\tactor_fid\x18\x02 \x01(\tR\bactorFid\x12\x1d\n" +
@@ -142,7 +151,8 @@ const file_polyproto_chat_events_v1_envelope_proto_rawDesc = "" +
 	"recordedAt\x12%\n" +
 	"\x0ecorrelation_id\x18\x05 \x01(\tR\rcorrelationId\x12!\n" +
 	"\fcausation_id\x18\x06 \x01(\tR\vcausationId\x12\x1b\n" +
-	"\tprev_hash\x18\a \x01(\fR\bprevHashBJZHgithub.com/polyproto-chat/server/proto/polyproto/chat/events/v1;eventsv1b\x06proto3"
+	"\tprev_hash\x18\a \x01(\fR\bprevHash\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reasonBJZHgithub.com/polyproto-chat/server/proto/polyproto/chat/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_polyproto_chat_events_v1_envelope_proto_rawDescOnce sync.Once
