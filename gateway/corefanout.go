@@ -79,21 +79,32 @@ func certPEM(der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-// Replayer finds in the event log what an actor's gateway session missed: today the core
-// events of its account (sessions started and certs revoked since the cursor); the chat
-// issues add the events of the guilds, channels and groups the actor may see.
+// Replayer finds in the event log what an actor's gateway session missed: the core events of
+// its account (sessions started and certs revoked) and the chat events of the guilds and
+// channels it may see, merged in log order.
 type Replayer struct {
 	Store events.Store
 	Core  *CoreEvents
+	Chat  *ChatEvents // nil: core events only
+	// MaxScan bounds the chat events one Resume reads looking for the actor's; past it the
+	// client re-syncs. Zero: 100,000.
+	MaxScan int
 }
 
-// Head is the cursor of "now".
-func (r *Replayer) Head(ctx context.Context) (events.Position, error) { return r.Store.Head(ctx) }
+// Ready is READY's chat state (session.Replayer).
+func (r *Replayer) Ready(ctx context.Context, p account.Principal) (session.Ready, error) {
+	if r.Chat == nil {
+		head, err := r.Store.Head(ctx)
+		return session.Ready{Cursor: head}, err
+	}
+	guilds, cursor, err := r.Chat.Ready(ctx, p.FID)
+	return session.Ready{Cursor: cursor, Guilds: guilds}, err
+}
 
 // Replay returns at most limit dispatches for p after the cursor, oldest first; truncated says
 // more were missed, and the client must re-sync instead.
 func (r *Replayer) Replay(ctx context.Context, p account.Principal, after events.Position, limit int) ([]session.Dispatch, bool, error) {
-	var out []session.Dispatch
+	var core []session.Dispatch
 	for rec, err := range events.ReadFrom(ctx, r.Store, account.Stream(p.FID), 0) {
 		if err != nil {
 			return nil, false, err
@@ -109,11 +120,40 @@ func (r *Replayer) Replay(ctx context.Context, p account.Principal, after events
 		if !ok || except == p.SessionID {
 			continue
 		}
-		if len(out) == limit {
+		if len(core) == limit {
 			return nil, true, nil
 		}
 		d.Cursor = rec.Position
-		out = append(out, d)
+		core = append(core, d)
+	}
+	if r.Chat == nil {
+		return core, false, nil
+	}
+	maxScan := r.MaxScan
+	if maxScan <= 0 {
+		maxScan = 100_000
+	}
+	chat, truncated, err := r.Chat.replay(ctx, p.FID, after, limit, maxScan)
+	if err != nil || truncated {
+		return nil, truncated, err
+	}
+	// Core frames carry no cursor on the wire (their position only places them in the merge).
+	out := mergeByCursor(core, chat)
+	if len(out) > limit {
+		return nil, true, nil
 	}
 	return out, false, nil
+}
+
+// mergeByCursor merges two lists ordered by log position.
+func mergeByCursor(a, b []session.Dispatch) []session.Dispatch {
+	out := make([]session.Dispatch, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].Cursor <= b[0].Cursor {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }

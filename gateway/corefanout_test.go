@@ -85,8 +85,8 @@ func TestReplayerFromTheLog(t *testing.T) {
 	if err != nil || !truncated || ds != nil {
 		t.Fatalf("over the limit: %d dispatches, truncated %v, %v", len(ds), truncated, err)
 	}
-	if head, err := r.Head(ctx); err != nil || head != 6 {
-		t.Fatalf("head %d %v, want 6", head, err)
+	if rd, err := r.Ready(ctx, laptop); err != nil || rd.Cursor != 6 {
+		t.Fatalf("READY cursor %d %v, want the head, 6", rd.Cursor, err)
 	}
 }
 

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/polyproto-chat/server/actors/account"
+	"github.com/polyproto-chat/server/actors/channel"
+	"github.com/polyproto-chat/server/actors/guild"
 	"github.com/polyproto-chat/server/federation"
 	"github.com/polyproto-chat/server/identity"
 )
@@ -30,44 +33,58 @@ var (
 
 // errorCodes is the one table from errors to HTTP status and polyproto error code. The first
 // entry that matches (errors.Is) wins, so specific errors come before general ones.
+// A chat code, when set, replaces code on the routes under /.p2/chat/.
 var errorCodes = []struct {
 	err    error
 	status int
 	code   string
+	chat   string
 }{
-	{errTooLarge, http.StatusRequestEntityTooLarge, "P2_CORE_TOO_LARGE"},
-	{errBadRequest, http.StatusBadRequest, "P2_CORE_BAD_REQUEST"},
-	{identity.ErrInvalidFID, http.StatusBadRequest, "P2_CORE_INVALID_FID"},
-	{identity.ErrInvalidCSR, http.StatusBadRequest, "P2_CORE_INVALID_CSR"},
-	{identity.ErrWeakKey, http.StatusBadRequest, "P2_CORE_INVALID_CSR"},
-	{identity.ErrWeakPassword, http.StatusBadRequest, "P2_CORE_WEAK_PASSWORD"},
-	{identity.ErrInvalidAnswer, http.StatusBadRequest, "P2_CORE_INVALID_CHALLENGE_ANSWER"},
-	{errMismatch, http.StatusBadRequest, "P2_CORE_CSR_MISMATCH"},
-	{errForeignLocalActor, http.StatusBadRequest, "P2_CORE_LOCAL_ACTOR"},
-	{account.ErrInvalid, http.StatusBadRequest, "P2_CORE_BAD_REQUEST"},
-	{errNoToken, http.StatusUnauthorized, "P2_CORE_UNAUTHORIZED"},
-	{account.ErrUnauthorized, http.StatusUnauthorized, "P2_CORE_UNAUTHORIZED"},
-	{errBadCredentials, http.StatusUnauthorized, "P2_CORE_BAD_CREDENTIALS"},
-	{errChallenge, http.StatusUnauthorized, "P2_CORE_CHALLENGE_INVALID"},
-	{federation.ErrRevoked, http.StatusUnauthorized, "P2_CORE_CERT_REVOKED"},
-	{identity.ErrExpired, http.StatusUnauthorized, "P2_CORE_CERT_EXPIRED"},
-	{federation.ErrUntrusted, http.StatusUnauthorized, "P2_CORE_CERT_UNTRUSTED"},
-	{identity.ErrInvalidCert, http.StatusUnauthorized, "P2_CORE_CERT_UNTRUSTED"},
-	{identity.ErrCacheExpired, http.StatusUnauthorized, "P2_CORE_CERT_UNTRUSTED"},
-	{errSensitive, http.StatusForbidden, "P2_CORE_SENSITIVE_SOLUTION_REQUIRED"},
-	{errForbidden, http.StatusForbidden, "P2_CORE_FORBIDDEN"},
-	{errNotLocal, http.StatusNotFound, "P2_CORE_ACTOR_NOT_FOUND"},
-	{account.ErrNotRegistered, http.StatusNotFound, "P2_CORE_ACTOR_NOT_FOUND"},
-	{account.ErrNoSuchSession, http.StatusNotFound, "P2_CORE_SESSION_NOT_FOUND"},
-	{account.ErrNoSuchService, http.StatusNotFound, "P2_CORE_SERVICE_NOT_FOUND"},
-	{errNotFound, http.StatusNotFound, "P2_CORE_NOT_FOUND"},
-	{errMethodNotAllowed, http.StatusMethodNotAllowed, "P2_CORE_METHOD_NOT_ALLOWED"},
-	{account.ErrAlreadyRegistered, http.StatusConflict, "P2_CORE_FEDERATION_ID_TAKEN"},
-	{account.ErrSessionInUse, http.StatusConflict, "P2_CORE_SESSION_ID_IN_USE"},
-	{account.ErrServiceExists, http.StatusConflict, "P2_CORE_SERVICE_EXISTS"},
-	{errRateLimited, http.StatusTooManyRequests, "P2_CORE_RATE_LIMITED"},
-	{federation.ErrPeerUnavailable, http.StatusBadGateway, "P2_CORE_HOME_SERVER_UNAVAILABLE"},
-	{context.DeadlineExceeded, http.StatusServiceUnavailable, "P2_CORE_UNAVAILABLE"},
+	{errTooLarge, http.StatusRequestEntityTooLarge, "P2_CORE_TOO_LARGE", "P2_CHAT_TOO_LARGE"},
+	{errBadSignature, http.StatusBadRequest, "P2_CHAT_BAD_SIGNATURE", ""},
+	{errBadRequest, http.StatusBadRequest, "P2_CORE_BAD_REQUEST", "P2_CHAT_BAD_REQUEST"},
+	{guild.ErrInvalid, http.StatusBadRequest, "P2_CHAT_BAD_REQUEST", ""},
+	{channel.ErrInvalid, http.StatusBadRequest, "P2_CHAT_BAD_REQUEST", ""},
+	{guild.ErrLimit, http.StatusBadRequest, "P2_CHAT_LIMIT", ""},
+	{channel.ErrLimit, http.StatusBadRequest, "P2_CHAT_LIMIT", ""},
+	{guild.ErrOwner, http.StatusBadRequest, "P2_CHAT_OWNER", ""},
+	{guild.ErrForbidden, http.StatusForbidden, "P2_CHAT_FORBIDDEN", ""},
+	{channel.ErrForbidden, http.StatusForbidden, "P2_CHAT_FORBIDDEN", ""},
+	{guild.ErrBanned, http.StatusForbidden, "P2_CHAT_BANNED", ""},
+	{guild.ErrNotFound, http.StatusNotFound, "P2_CHAT_NOT_FOUND", ""},
+	{channel.ErrNotFound, http.StatusNotFound, "P2_CHAT_NOT_FOUND", ""},
+	{guild.ErrInvite, http.StatusNotFound, "P2_CHAT_INVITE_INVALID", ""},
+	{identity.ErrInvalidFID, http.StatusBadRequest, "P2_CORE_INVALID_FID", ""},
+	{identity.ErrInvalidCSR, http.StatusBadRequest, "P2_CORE_INVALID_CSR", ""},
+	{identity.ErrWeakKey, http.StatusBadRequest, "P2_CORE_INVALID_CSR", ""},
+	{identity.ErrWeakPassword, http.StatusBadRequest, "P2_CORE_WEAK_PASSWORD", ""},
+	{identity.ErrInvalidAnswer, http.StatusBadRequest, "P2_CORE_INVALID_CHALLENGE_ANSWER", ""},
+	{errMismatch, http.StatusBadRequest, "P2_CORE_CSR_MISMATCH", ""},
+	{errForeignLocalActor, http.StatusBadRequest, "P2_CORE_LOCAL_ACTOR", ""},
+	{account.ErrInvalid, http.StatusBadRequest, "P2_CORE_BAD_REQUEST", ""},
+	{errNoToken, http.StatusUnauthorized, "P2_CORE_UNAUTHORIZED", ""},
+	{account.ErrUnauthorized, http.StatusUnauthorized, "P2_CORE_UNAUTHORIZED", ""},
+	{errBadCredentials, http.StatusUnauthorized, "P2_CORE_BAD_CREDENTIALS", ""},
+	{errChallenge, http.StatusUnauthorized, "P2_CORE_CHALLENGE_INVALID", ""},
+	{federation.ErrRevoked, http.StatusUnauthorized, "P2_CORE_CERT_REVOKED", ""},
+	{identity.ErrExpired, http.StatusUnauthorized, "P2_CORE_CERT_EXPIRED", ""},
+	{federation.ErrUntrusted, http.StatusUnauthorized, "P2_CORE_CERT_UNTRUSTED", ""},
+	{identity.ErrInvalidCert, http.StatusUnauthorized, "P2_CORE_CERT_UNTRUSTED", ""},
+	{identity.ErrCacheExpired, http.StatusUnauthorized, "P2_CORE_CERT_UNTRUSTED", ""},
+	{errSensitive, http.StatusForbidden, "P2_CORE_SENSITIVE_SOLUTION_REQUIRED", ""},
+	{errForbidden, http.StatusForbidden, "P2_CORE_FORBIDDEN", ""},
+	{errNotLocal, http.StatusNotFound, "P2_CORE_ACTOR_NOT_FOUND", ""},
+	{account.ErrNotRegistered, http.StatusNotFound, "P2_CORE_ACTOR_NOT_FOUND", ""},
+	{account.ErrNoSuchSession, http.StatusNotFound, "P2_CORE_SESSION_NOT_FOUND", ""},
+	{account.ErrNoSuchService, http.StatusNotFound, "P2_CORE_SERVICE_NOT_FOUND", ""},
+	{errNotFound, http.StatusNotFound, "P2_CORE_NOT_FOUND", "P2_CHAT_NOT_FOUND"},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "P2_CORE_METHOD_NOT_ALLOWED", ""},
+	{account.ErrAlreadyRegistered, http.StatusConflict, "P2_CORE_FEDERATION_ID_TAKEN", ""},
+	{account.ErrSessionInUse, http.StatusConflict, "P2_CORE_SESSION_ID_IN_USE", ""},
+	{account.ErrServiceExists, http.StatusConflict, "P2_CORE_SERVICE_EXISTS", ""},
+	{errRateLimited, http.StatusTooManyRequests, "P2_CORE_RATE_LIMITED", ""},
+	{federation.ErrPeerUnavailable, http.StatusBadGateway, "P2_CORE_HOME_SERVER_UNAVAILABLE", ""},
+	{context.DeadlineExceeded, http.StatusServiceUnavailable, "P2_CORE_UNAVAILABLE", ""},
 }
 
 // ErrorBody is the body of every error response.
@@ -80,9 +97,14 @@ type ErrorBody struct {
 // writeError answers with the status and code of err's table entry and err's text. An error
 // in no entry is a bug or an outage: it is logged, and the client learns nothing of its text.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	chat := strings.HasPrefix(r.URL.Path, "/.p2/chat/")
 	for _, e := range errorCodes {
 		if errors.Is(err, e.err) {
-			writeJSON(w, e.status, ErrorBody{Code: e.code, Message: err.Error()})
+			code := e.code
+			if chat && e.chat != "" {
+				code = e.chat
+			}
+			writeJSON(w, e.status, ErrorBody{Code: code, Message: err.Error()})
 			return
 		}
 	}

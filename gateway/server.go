@@ -36,6 +36,9 @@ type Config struct {
 	AuthRate int
 	Now      func() time.Time
 	Logger   *slog.Logger
+
+	// Chat serves /.p2/chat/v1/ (guild chat); nil: those routes are not served.
+	Chat *ChatConfig
 }
 
 // CertVerifier checks certs of foreign actors with their home servers (federation.Certs).
@@ -58,6 +61,8 @@ type Server struct {
 	// not the name exists. Made on first need: an argon2id hash holds 64 MiB while it runs, which
 	// a server that never sees a login of a stranger need not pay at start.
 	dummyHash func() (string, error)
+	// keys caches the public keys of session certs, for message signatures.
+	keys sessionKeys
 }
 
 // New checks cfg and returns the edge.
@@ -96,6 +101,9 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.coreRoutes(mux)
+	if s.cfg.Chat != nil {
+		s.chatRoutes(mux)
+	}
 	return trimSlash(mux)
 }
 

@@ -123,10 +123,10 @@ func (r *fakeReplayer) Replay(_ context.Context, _ account.Principal, after even
 	return r.ds, r.truncated, nil
 }
 
-func (r *fakeReplayer) Head(context.Context) (events.Position, error) {
+func (r *fakeReplayer) Ready(context.Context, account.Principal) (session.Ready, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.head, nil
+	return session.Ready{Cursor: r.head}, nil
 }
 
 func (r *fakeReplayer) set(ds []session.Dispatch, truncated bool) {

@@ -163,6 +163,26 @@ func (r *Runner) Status() []Status {
 	return out
 }
 
+// WaitFor returns once projection name has applied the log up to pos: a request that must see
+// its own earlier writes waits here for their position.
+func (r *Runner) WaitFor(ctx context.Context, name string, pos events.Position) error {
+	w, ok := r.byName[name]
+	if !ok {
+		return fmt.Errorf("wait for projection %q: no such projection", name)
+	}
+	for {
+		done, ch := w.reached(pos)
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("projection %s still behind position %d: %w", name, pos, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
 // CaughtUp reports whether every projection has caught up: what /readyz waits for.
 func (r *Runner) CaughtUp() bool {
 	for _, w := range r.workers {

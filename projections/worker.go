@@ -51,8 +51,9 @@ type worker struct {
 	writer        Writer
 	cpKey, cpBuf  []byte
 
-	mu sync.Mutex // guards st, read by Status from any goroutine
-	st Status
+	mu       sync.Mutex // guards st and advanced, read from any goroutine
+	st       Status
+	advanced chan struct{} // closed and replaced whenever st.Position moves
 }
 
 func newWorker(cfg *Config, p Projection, name string, filter events.Filter, m projectionMetrics) *worker {
@@ -321,8 +322,29 @@ func backoff(attempt int, lo, hi time.Duration) time.Duration {
 
 func (w *worker) update(f func(*Status)) {
 	w.mu.Lock()
+	pos := w.st.Position
 	f(&w.st)
+	if w.st.Position != pos {
+		if w.advanced != nil {
+			close(w.advanced)
+		}
+		w.advanced = make(chan struct{})
+	}
 	w.mu.Unlock()
+}
+
+// reached reports whether the checkpoint is at or past pos, and else a channel closed when it
+// next moves.
+func (w *worker) reached(pos events.Position) (bool, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.st.Position >= pos {
+		return true, nil
+	}
+	if w.advanced == nil {
+		w.advanced = make(chan struct{})
+	}
+	return false, w.advanced
 }
 
 func (w *worker) status() Status {

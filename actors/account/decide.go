@@ -103,6 +103,13 @@ func Decide(s *State, cmd any) ([]proto.Message, any, error) {
 		}
 		return nil, out, nil
 
+	case CertBySerial:
+		for _, crt := range s.Certs {
+			if crt.Serial == c.Serial {
+				return nil, crt.DER, nil
+			}
+		}
+		return nil, nil, ErrNoSuchSession
 	case Certs:
 		if !s.Registered {
 			return nil, nil, ErrNotRegistered

@@ -99,6 +99,11 @@ type Certs struct {
 	ValidAt   *time.Time
 }
 
+// CertBySerial: the DER of the cert with this serial that a session here used (issued here,
+// or presented by a foreign actor), for checking the signatures of that session's messages.
+// Reply: []byte, or ErrNoSuchSession.
+type CertBySerial struct{ Serial uint64 }
+
 // Services commands (core section 9).
 type AddService struct {
 	Service, URL string

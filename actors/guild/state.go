@@ -187,8 +187,13 @@ func Apply(g *Guild, ev proto.Message) (*Guild, error) {
 	case *eventsv1.GuildDeleted:
 		g.Deleted = true
 	case *eventsv1.ChannelCreated:
-		g.Channels[e.GetChannelId()] = &Channel{ID: e.GetChannelId(), Type: e.GetType(), Name: e.GetName(), Topic: e.GetTopic(),
+		c := &Channel{ID: e.GetChannelId(), Type: e.GetType(), Name: e.GetName(), Topic: e.GetTopic(),
 			ParentID: e.GetParentId(), Position: e.GetPosition()}
+		for _, o := range e.GetOverwrites() {
+			c.Overwrites = append(c.Overwrites, permissions.Overwrite{RoleID: o.GetRoleId(), MemberFID: o.GetMemberFid(),
+				Allow: permissions.Set(o.GetAllow()), Deny: permissions.Set(o.GetDeny())})
+		}
+		g.Channels[e.GetChannelId()] = c
 	case *eventsv1.ChannelUpdated:
 		c, err := g.channel(e.GetChannelId())
 		if err != nil {

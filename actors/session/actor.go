@@ -315,11 +315,11 @@ type serviceACK struct {
 }
 
 type ready struct {
-	SessionID string     `json:"session_id"`
-	FID       string     `json:"fid"`
-	Guilds    []struct{} `json:"guilds"`
-	Channels  []struct{} `json:"channels"`
-	Groups    []struct{} `json:"groups"`
+	SessionID string          `json:"session_id"`
+	FID       string          `json:"fid"`
+	Guilds    json.RawMessage `json:"guilds"`
+	Channels  []struct{}      `json:"channels"`
+	Groups    []struct{}      `json:"groups"`
 }
 
 func (a *sessionActor) serviceChannel(m ServiceChannel) {
@@ -341,23 +341,26 @@ func (a *sessionActor) serviceChannel(m ServiceChannel) {
 	case a.subs&bit != 0:
 		ack.Success = true // already subscribed; READY went out then
 	default:
-		// Subscribed before asking for the head: a delivery racing the question is then either
-		// at or before the head (dropped as already covered) or after READY.
+		// Subscribed before asking for READY: a delivery racing the question is then either at or
+		// before READY's cursor (dropped as already covered) or after it.
 		a.setSubs(a.subs | bit)
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CallTimeout)
-		head, err := a.cfg.Replayer.Head(ctx)
+		rd, err := a.cfg.Replayer.Ready(ctx, a.principal)
 		cancel()
 		if err != nil {
-			a.log.Warn("gateway: reading the log head for READY failed", "err", err)
+			a.log.Warn("gateway: reading the chat state for READY failed", "err", err)
 			a.setSubs(a.subs &^ bit)
 			ack.Error = "service unavailable, try again"
 			break
 		}
 		ack.Success = true
 		a.emit(nsCore, opServiceChannelACK, mustJSON(ack))
-		a.lastCursor = head
-		r := ready{SessionID: a.principal.SessionID, FID: a.principal.FID, Guilds: []struct{}{}, Channels: []struct{}{}, Groups: []struct{}{}}
-		f := a.cfg.Encoder.Dispatch(nsChat, a.sent.next, eventReady, head, true, mustJSON(r))
+		a.lastCursor = rd.Cursor
+		if rd.Guilds == nil {
+			rd.Guilds = json.RawMessage("[]")
+		}
+		r := ready{SessionID: a.principal.SessionID, FID: a.principal.FID, Guilds: rd.Guilds, Channels: []struct{}{}, Groups: []struct{}{}}
+		f := a.cfg.Encoder.Dispatch(nsChat, a.sent.next, eventReady, rd.Cursor, true, mustJSON(r))
 		a.push(nsChat, opDispatch, f)
 		return
 	}

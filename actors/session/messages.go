@@ -32,9 +32,15 @@ type Dispatch struct {
 // event log).
 type Replayer interface {
 	Replay(ctx context.Context, p account.Principal, after events.Position, limit int) (ds []Dispatch, truncated bool, err error)
-	// Head is the cursor of "now": READY carries it, and a client resuming from it misses nothing
-	// delivered after READY.
-	Head(ctx context.Context) (events.Position, error)
+	// Ready is the chat state of p's actor for READY: Guilds is a JSON array, exact at Cursor, so
+	// a client resuming from Cursor misses nothing and every dispatch after it is news.
+	Ready(ctx context.Context, p account.Principal) (Ready, error)
+}
+
+// Ready is what READY carries besides the session's own names.
+type Ready struct {
+	Cursor events.Position
+	Guilds json.RawMessage // a JSON array; nil: []
 }
 
 // Authenticator resolves a session token (gateway's token check over the account actors).

@@ -145,6 +145,13 @@ func (r *Registry) deliver(fid, except string, d Dispatch) {
 	}
 }
 
+// Online reports whether fid has a registered session on this node.
+func (r *Registry) Online(fid string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.byFID[fid]) > 0
+}
+
 // Close closes the connections of fid's ID-Cert session sessionID ("": all of fid's) with code,
 // and ends those sessions unless the code is resumable.
 func (r *Registry) Close(fid, sessionID string, code int, reason string) {

@@ -82,7 +82,7 @@ func (c *command) usage() string {
 
 // commands is the dispatcher's table, in the order help lists it.
 func commands() []command {
-	return slices.Concat(identityCommands(), serviceCommands())
+	return slices.Concat(identityCommands(), serviceCommands(), chatCommands())
 }
 
 // usageError marks errors of the invocation itself, which exit with 2 instead of 1.

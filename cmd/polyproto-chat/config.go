@@ -14,6 +14,7 @@ import (
 
 	"github.com/polyproto-chat/server/federation"
 	"github.com/polyproto-chat/server/identity"
+	"github.com/polyproto-chat/server/snowflake"
 )
 
 // Config is everything the server is started with. Every flag has an environment fallback,
@@ -32,6 +33,7 @@ type Config struct {
 	ResumeLimit int
 	DebugListen string // "" = off; else an address serving /debug/pprof/ (keep it private)
 	AuthRate    int    // password checks per minute per client address; -1 = no limit
+	NodeID      int    // snowflake node bits: unique per server process sharing a store
 }
 
 // parseFlags reads args with defaults taken from getenv.
@@ -56,6 +58,7 @@ func parseFlags(name string, args []string, getenv func(string) string) (Config,
 	fs.IntVar(&c.ResumeLimit, "resume-limit", envInt(getenv, "P2CHAT_RESUME_LIMIT", 1000), "events a gateway Resume replays at most; past it the client is told to re-sync (env P2CHAT_RESUME_LIMIT)")
 	fs.StringVar(&c.DebugListen, "debug-listen", env("P2CHAT_DEBUG_LISTEN", ""), "address for Go's /debug/pprof/ profiles, off when empty; never expose it publicly (env P2CHAT_DEBUG_LISTEN)")
 	fs.IntVar(&c.AuthRate, "auth-rate", envInt(getenv, "P2CHAT_AUTH_RATE", 30), "requests that check or set a password (register, login, sensitive actions) per minute per client address; -1 = no limit (env P2CHAT_AUTH_RATE)")
+	fs.IntVar(&c.NodeID, "node-id", envInt(getenv, "P2CHAT_NODE_ID", 0), "0-1023, part of every id this server makes; give each server sharing one event store its own (env P2CHAT_NODE_ID)")
 	level := fs.String("log-level", env("P2CHAT_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env P2CHAT_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
@@ -85,6 +88,9 @@ func (c *Config) validate() error {
 	}
 	if c.AuthRate == 0 || c.AuthRate < -1 {
 		return fmt.Errorf("-auth-rate %d: want a positive number, or -1 for no limit", c.AuthRate)
+	}
+	if c.NodeID < 0 || c.NodeID > snowflake.MaxNode {
+		return fmt.Errorf("-node-id %d: want 0 to %d", c.NodeID, snowflake.MaxNode)
 	}
 	if c.ResumeLimit < 1 || c.ResumeLimit > 100_000 {
 		return fmt.Errorf("-resume-limit %d: want 1 to 100000", c.ResumeLimit)

@@ -20,6 +20,8 @@ import (
 
 	"github.com/polyproto-chat/server/actors"
 	"github.com/polyproto-chat/server/actors/account"
+	"github.com/polyproto-chat/server/actors/channel"
+	"github.com/polyproto-chat/server/actors/guild"
 	"github.com/polyproto-chat/server/events"
 	"github.com/polyproto-chat/server/events/embedded"
 	"github.com/polyproto-chat/server/events/kurrentdb"
@@ -28,6 +30,8 @@ import (
 	"github.com/polyproto-chat/server/gateway"
 	"github.com/polyproto-chat/server/identity"
 	"github.com/polyproto-chat/server/projections"
+	"github.com/polyproto-chat/server/projections/history"
+	"github.com/polyproto-chat/server/snowflake"
 )
 
 // shutdownGrace bounds each step of a clean shutdown.
@@ -45,6 +49,7 @@ type Server struct {
 	ln     net.Listener
 	http   *http.Server
 	ws     *gateway.WS
+	chat   *gateway.ChatEvents
 
 	stopRunner context.CancelFunc
 	runnerDone chan struct{}
@@ -96,6 +101,25 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err != nil {
 		return nil, err
 	}
+	guilds, err := s.actors.Kind(guild.KindName, guild.NewProducer(guild.Config{Store: s.store, Logger: log.With("component", "guild")}),
+		actors.KindOptions{IdleTimeout: 10 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	channels, err := s.actors.Kind(channel.KindName, channel.NewProducer(channel.Config{Store: s.store, Logger: log.With("component", "channel")}),
+		actors.KindOptions{IdleTimeout: 10 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	hist, err := history.NewReader(s.views)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := snowflake.NewGenerator(cfg.NodeID, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.chat = gateway.NewChatEvents(s.store, log.With("component", "chat_fanout"))
 	edge, err := gateway.New(gateway.Config{
 		Domain:   cfg.Domain,
 		Root:     root,
@@ -110,15 +134,18 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 		CacheTTL: cfg.CacheTTL,
 		AuthRate: cfg.AuthRate,
 		Logger:   log.With("component", "gateway"),
+		Chat: &gateway.ChatConfig{Guilds: guilds, Channels: channels, Events: s.chat, History: hist,
+			ReadModels: s.runner, Store: s.store, IDs: ids},
 	})
 	if err != nil {
 		return nil, err
 	}
-	if s.ws, err = gateway.NewWS(edge, gateway.WSConfig{Actors: s.actors, Replayer: &gateway.Replayer{Store: s.store, Core: core},
+	if s.ws, err = gateway.NewWS(edge, gateway.WSConfig{Actors: s.actors, Replayer: &gateway.Replayer{Store: s.store, Core: core, Chat: s.chat},
 		ResumeLimit: cfg.ResumeLimit, Logger: log.With("component", "gateway")}); err != nil {
 		return nil, err
 	}
 	core.Sessions = s.ws.Sessions()
+	s.chat.Sessions = s.ws.Sessions()
 
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -133,9 +160,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	return s, nil
 }
 
-// readModels lists the projections this server keeps. Empty until the chat read models land;
-// the runner, its checkpoints and /readyz work the same with none.
-func readModels() []projections.Projection { return nil }
+// readModels lists the projections this server keeps.
+func readModels() []projections.Projection { return []projections.Projection{history.Projection{}} }
 
 // openStore picks the event store: embedded Pebble unless --store names another.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (events.Store, string, error) {
@@ -186,6 +212,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(s.runnerDone)
 		if err := s.runner.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("projections stopped", "err", err)
+		}
+	}()
+
+	go func() {
+		if err := s.chat.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("chat fan-out stopped", "err", err)
 		}
 	}()
 

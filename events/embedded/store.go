@@ -417,7 +417,9 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 				return err
 			}
 			next, skipped = after, skipped+n
-			if len(batch) > 0 || skipped >= scanLimit {
+			// Once live, progress over skipped events is reported at the durable end too, so a
+			// narrow subscriber's checkpoint reaches the head (callers wait for positions).
+			if len(batch) > 0 || skipped >= scanLimit || caughtUp && after > durable && skipped > 0 {
 				skipped = 0
 				if err := handle(events.Batch{Events: batch, Checkpoint: next - 1}); err != nil {
 					return err

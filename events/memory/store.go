@@ -137,7 +137,9 @@ func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter e
 
 		checkpoint := events.Position(next)
 		switch {
-		case len(batch) > 0 || skipped >= scanLimit:
+		// Once live, progress over skipped events is reported at the head too, so a narrow
+		// subscriber's checkpoint reaches the head (callers wait for positions).
+		case len(batch) > 0 || skipped >= scanLimit || caughtUp && atHead && skipped > 0:
 			skipped = 0
 			if err := handle(events.Batch{Events: batch, Checkpoint: checkpoint}); err != nil {
 				return err

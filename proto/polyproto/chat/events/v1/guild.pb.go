@@ -270,8 +270,11 @@ type ChannelCreated struct {
 	Name      string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	Topic     string                 `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
 	// The category it sits in; 0 for none. Categories have none.
-	ParentId      uint64 `protobuf:"varint,5,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
-	Position      uint32 `protobuf:"varint,6,opt,name=position,proto3" json:"position,omitempty"`
+	ParentId uint64 `protobuf:"varint,5,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	Position uint32 `protobuf:"varint,6,opt,name=position,proto3" json:"position,omitempty"`
+	// The overwrites it starts with (a channel made in a category copies the category's), so
+	// that nobody the channel is hidden from ever sees it, not even for one event.
+	Overwrites    []*ChannelOverwrite `protobuf:"bytes,7,rep,name=overwrites,proto3" json:"overwrites,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -348,6 +351,82 @@ func (x *ChannelCreated) GetPosition() uint32 {
 	return 0
 }
 
+func (x *ChannelCreated) GetOverwrites() []*ChannelOverwrite {
+	if x != nil {
+		return x.Overwrites
+	}
+	return nil
+}
+
+// ChannelOverwrite is one overwrite of a role (role_id) or a member (member_fid).
+type ChannelOverwrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoleId        uint64                 `protobuf:"varint,1,opt,name=role_id,json=roleId,proto3" json:"role_id,omitempty"`
+	MemberFid     string                 `protobuf:"bytes,2,opt,name=member_fid,json=memberFid,proto3" json:"member_fid,omitempty"`
+	Allow         uint64                 `protobuf:"varint,3,opt,name=allow,proto3" json:"allow,omitempty"`
+	Deny          uint64                 `protobuf:"varint,4,opt,name=deny,proto3" json:"deny,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelOverwrite) Reset() {
+	*x = ChannelOverwrite{}
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelOverwrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelOverwrite) ProtoMessage() {}
+
+func (x *ChannelOverwrite) ProtoReflect() protoreflect.Message {
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelOverwrite.ProtoReflect.Descriptor instead.
+func (*ChannelOverwrite) Descriptor() ([]byte, []int) {
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ChannelOverwrite) GetRoleId() uint64 {
+	if x != nil {
+		return x.RoleId
+	}
+	return 0
+}
+
+func (x *ChannelOverwrite) GetMemberFid() string {
+	if x != nil {
+		return x.MemberFid
+	}
+	return ""
+}
+
+func (x *ChannelOverwrite) GetAllow() uint64 {
+	if x != nil {
+		return x.Allow
+	}
+	return 0
+}
+
+func (x *ChannelOverwrite) GetDeny() uint64 {
+	if x != nil {
+		return x.Deny
+	}
+	return 0
+}
+
 // ChannelUpdated changes the fields that are set; parent_id 0 moves it out of its category.
 type ChannelUpdated struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -362,7 +441,7 @@ type ChannelUpdated struct {
 
 func (x *ChannelUpdated) Reset() {
 	*x = ChannelUpdated{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[4]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +453,7 @@ func (x *ChannelUpdated) String() string {
 func (*ChannelUpdated) ProtoMessage() {}
 
 func (x *ChannelUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[4]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +466,7 @@ func (x *ChannelUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelUpdated.ProtoReflect.Descriptor instead.
 func (*ChannelUpdated) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{4}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChannelUpdated) GetChannelId() uint64 {
@@ -435,7 +514,7 @@ type ChannelDeleted struct {
 
 func (x *ChannelDeleted) Reset() {
 	*x = ChannelDeleted{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[5]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +526,7 @@ func (x *ChannelDeleted) String() string {
 func (*ChannelDeleted) ProtoMessage() {}
 
 func (x *ChannelDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[5]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +539,7 @@ func (x *ChannelDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelDeleted.ProtoReflect.Descriptor instead.
 func (*ChannelDeleted) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{5}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ChannelDeleted) GetChannelId() uint64 {
@@ -485,7 +564,7 @@ type ChannelOverwriteSet struct {
 
 func (x *ChannelOverwriteSet) Reset() {
 	*x = ChannelOverwriteSet{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[6]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +576,7 @@ func (x *ChannelOverwriteSet) String() string {
 func (*ChannelOverwriteSet) ProtoMessage() {}
 
 func (x *ChannelOverwriteSet) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[6]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +589,7 @@ func (x *ChannelOverwriteSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelOverwriteSet.ProtoReflect.Descriptor instead.
 func (*ChannelOverwriteSet) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{6}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChannelOverwriteSet) GetChannelId() uint64 {
@@ -559,7 +638,7 @@ type ChannelOverwriteRemoved struct {
 
 func (x *ChannelOverwriteRemoved) Reset() {
 	*x = ChannelOverwriteRemoved{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[7]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +650,7 @@ func (x *ChannelOverwriteRemoved) String() string {
 func (*ChannelOverwriteRemoved) ProtoMessage() {}
 
 func (x *ChannelOverwriteRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[7]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +663,7 @@ func (x *ChannelOverwriteRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelOverwriteRemoved.ProtoReflect.Descriptor instead.
 func (*ChannelOverwriteRemoved) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{7}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChannelOverwriteRemoved) GetChannelId() uint64 {
@@ -623,7 +702,7 @@ type RoleCreated struct {
 
 func (x *RoleCreated) Reset() {
 	*x = RoleCreated{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[8]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +714,7 @@ func (x *RoleCreated) String() string {
 func (*RoleCreated) ProtoMessage() {}
 
 func (x *RoleCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[8]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +727,7 @@ func (x *RoleCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleCreated.ProtoReflect.Descriptor instead.
 func (*RoleCreated) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{8}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RoleCreated) GetRoleId() uint64 {
@@ -699,7 +778,7 @@ type RoleUpdated struct {
 
 func (x *RoleUpdated) Reset() {
 	*x = RoleUpdated{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[9]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +790,7 @@ func (x *RoleUpdated) String() string {
 func (*RoleUpdated) ProtoMessage() {}
 
 func (x *RoleUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[9]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +803,7 @@ func (x *RoleUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleUpdated.ProtoReflect.Descriptor instead.
 func (*RoleUpdated) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{9}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RoleUpdated) GetRoleId() uint64 {
@@ -772,7 +851,7 @@ type RoleDeleted struct {
 
 func (x *RoleDeleted) Reset() {
 	*x = RoleDeleted{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[10]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +863,7 @@ func (x *RoleDeleted) String() string {
 func (*RoleDeleted) ProtoMessage() {}
 
 func (x *RoleDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[10]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +876,7 @@ func (x *RoleDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleDeleted.ProtoReflect.Descriptor instead.
 func (*RoleDeleted) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{10}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RoleDeleted) GetRoleId() uint64 {
@@ -820,7 +899,7 @@ type MemberJoined struct {
 
 func (x *MemberJoined) Reset() {
 	*x = MemberJoined{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[11]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +911,7 @@ func (x *MemberJoined) String() string {
 func (*MemberJoined) ProtoMessage() {}
 
 func (x *MemberJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[11]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +924,7 @@ func (x *MemberJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberJoined.ProtoReflect.Descriptor instead.
 func (*MemberJoined) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{11}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MemberJoined) GetFid() string {
@@ -878,7 +957,7 @@ type MemberLeft struct {
 
 func (x *MemberLeft) Reset() {
 	*x = MemberLeft{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[12]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +969,7 @@ func (x *MemberLeft) String() string {
 func (*MemberLeft) ProtoMessage() {}
 
 func (x *MemberLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[12]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +982,7 @@ func (x *MemberLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberLeft.ProtoReflect.Descriptor instead.
 func (*MemberLeft) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{12}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MemberLeft) GetFid() string {
@@ -922,7 +1001,7 @@ type MemberKicked struct {
 
 func (x *MemberKicked) Reset() {
 	*x = MemberKicked{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[13]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1013,7 @@ func (x *MemberKicked) String() string {
 func (*MemberKicked) ProtoMessage() {}
 
 func (x *MemberKicked) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[13]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1026,7 @@ func (x *MemberKicked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberKicked.ProtoReflect.Descriptor instead.
 func (*MemberKicked) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{13}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MemberKicked) GetFid() string {
@@ -967,7 +1046,7 @@ type MemberBanned struct {
 
 func (x *MemberBanned) Reset() {
 	*x = MemberBanned{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[14]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1058,7 @@ func (x *MemberBanned) String() string {
 func (*MemberBanned) ProtoMessage() {}
 
 func (x *MemberBanned) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[14]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1071,7 @@ func (x *MemberBanned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberBanned.ProtoReflect.Descriptor instead.
 func (*MemberBanned) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{14}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MemberBanned) GetFid() string {
@@ -1011,7 +1090,7 @@ type MemberUnbanned struct {
 
 func (x *MemberUnbanned) Reset() {
 	*x = MemberUnbanned{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[15]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1102,7 @@ func (x *MemberUnbanned) String() string {
 func (*MemberUnbanned) ProtoMessage() {}
 
 func (x *MemberUnbanned) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[15]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1115,7 @@ func (x *MemberUnbanned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberUnbanned.ProtoReflect.Descriptor instead.
 func (*MemberUnbanned) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{15}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MemberUnbanned) GetFid() string {
@@ -1057,7 +1136,7 @@ type MemberNicknameChanged struct {
 
 func (x *MemberNicknameChanged) Reset() {
 	*x = MemberNicknameChanged{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[16]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1148,7 @@ func (x *MemberNicknameChanged) String() string {
 func (*MemberNicknameChanged) ProtoMessage() {}
 
 func (x *MemberNicknameChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[16]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1161,7 @@ func (x *MemberNicknameChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberNicknameChanged.ProtoReflect.Descriptor instead.
 func (*MemberNicknameChanged) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{16}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MemberNicknameChanged) GetFid() string {
@@ -1110,7 +1189,7 @@ type MemberRolesChanged struct {
 
 func (x *MemberRolesChanged) Reset() {
 	*x = MemberRolesChanged{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[17]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1201,7 @@ func (x *MemberRolesChanged) String() string {
 func (*MemberRolesChanged) ProtoMessage() {}
 
 func (x *MemberRolesChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[17]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1214,7 @@ func (x *MemberRolesChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberRolesChanged.ProtoReflect.Descriptor instead.
 func (*MemberRolesChanged) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{17}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MemberRolesChanged) GetFid() string {
@@ -1170,7 +1249,7 @@ type InviteCreated struct {
 
 func (x *InviteCreated) Reset() {
 	*x = InviteCreated{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[18]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1261,7 @@ func (x *InviteCreated) String() string {
 func (*InviteCreated) ProtoMessage() {}
 
 func (x *InviteCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[18]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1274,7 @@ func (x *InviteCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteCreated.ProtoReflect.Descriptor instead.
 func (*InviteCreated) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{18}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InviteCreated) GetCode() string {
@@ -1249,7 +1328,7 @@ type InviteRevoked struct {
 
 func (x *InviteRevoked) Reset() {
 	*x = InviteRevoked{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[19]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1340,7 @@ func (x *InviteRevoked) String() string {
 func (*InviteRevoked) ProtoMessage() {}
 
 func (x *InviteRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[19]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1353,7 @@ func (x *InviteRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteRevoked.ProtoReflect.Descriptor instead.
 func (*InviteRevoked) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{19}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InviteRevoked) GetCode() string {
@@ -1303,7 +1382,7 @@ const file_polyproto_chat_events_v1_guild_proto_rawDesc = "" +
 	"\f_descriptionB\n" +
 	"\n" +
 	"\b_private\"\x0e\n" +
-	"\fGuildDeleted\"\xcd\x01\n" +
+	"\fGuildDeleted\"\x99\x02\n" +
 	"\x0eChannelCreated\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\x04R\tchannelId\x129\n" +
@@ -1311,7 +1390,16 @@ const file_polyproto_chat_events_v1_guild_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
 	"\x05topic\x18\x04 \x01(\tR\x05topic\x12\x1b\n" +
 	"\tparent_id\x18\x05 \x01(\x04R\bparentId\x12\x1a\n" +
-	"\bposition\x18\x06 \x01(\rR\bposition\"\xd4\x01\n" +
+	"\bposition\x18\x06 \x01(\rR\bposition\x12J\n" +
+	"\n" +
+	"overwrites\x18\a \x03(\v2*.polyproto.chat.events.v1.ChannelOverwriteR\n" +
+	"overwrites\"t\n" +
+	"\x10ChannelOverwrite\x12\x17\n" +
+	"\arole_id\x18\x01 \x01(\x04R\x06roleId\x12\x1d\n" +
+	"\n" +
+	"member_fid\x18\x02 \x01(\tR\tmemberFid\x12\x14\n" +
+	"\x05allow\x18\x03 \x01(\x04R\x05allow\x12\x12\n" +
+	"\x04deny\x18\x04 \x01(\x04R\x04deny\"\xd4\x01\n" +
 	"\x0eChannelUpdated\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\x04R\tchannelId\x12\x17\n" +
@@ -1411,37 +1499,39 @@ func file_polyproto_chat_events_v1_guild_proto_rawDescGZIP() []byte {
 }
 
 var file_polyproto_chat_events_v1_guild_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_polyproto_chat_events_v1_guild_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_polyproto_chat_events_v1_guild_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_polyproto_chat_events_v1_guild_proto_goTypes = []any{
 	(ChannelType)(0),                // 0: polyproto.chat.events.v1.ChannelType
 	(*GuildCreated)(nil),            // 1: polyproto.chat.events.v1.GuildCreated
 	(*GuildUpdated)(nil),            // 2: polyproto.chat.events.v1.GuildUpdated
 	(*GuildDeleted)(nil),            // 3: polyproto.chat.events.v1.GuildDeleted
 	(*ChannelCreated)(nil),          // 4: polyproto.chat.events.v1.ChannelCreated
-	(*ChannelUpdated)(nil),          // 5: polyproto.chat.events.v1.ChannelUpdated
-	(*ChannelDeleted)(nil),          // 6: polyproto.chat.events.v1.ChannelDeleted
-	(*ChannelOverwriteSet)(nil),     // 7: polyproto.chat.events.v1.ChannelOverwriteSet
-	(*ChannelOverwriteRemoved)(nil), // 8: polyproto.chat.events.v1.ChannelOverwriteRemoved
-	(*RoleCreated)(nil),             // 9: polyproto.chat.events.v1.RoleCreated
-	(*RoleUpdated)(nil),             // 10: polyproto.chat.events.v1.RoleUpdated
-	(*RoleDeleted)(nil),             // 11: polyproto.chat.events.v1.RoleDeleted
-	(*MemberJoined)(nil),            // 12: polyproto.chat.events.v1.MemberJoined
-	(*MemberLeft)(nil),              // 13: polyproto.chat.events.v1.MemberLeft
-	(*MemberKicked)(nil),            // 14: polyproto.chat.events.v1.MemberKicked
-	(*MemberBanned)(nil),            // 15: polyproto.chat.events.v1.MemberBanned
-	(*MemberUnbanned)(nil),          // 16: polyproto.chat.events.v1.MemberUnbanned
-	(*MemberNicknameChanged)(nil),   // 17: polyproto.chat.events.v1.MemberNicknameChanged
-	(*MemberRolesChanged)(nil),      // 18: polyproto.chat.events.v1.MemberRolesChanged
-	(*InviteCreated)(nil),           // 19: polyproto.chat.events.v1.InviteCreated
-	(*InviteRevoked)(nil),           // 20: polyproto.chat.events.v1.InviteRevoked
+	(*ChannelOverwrite)(nil),        // 5: polyproto.chat.events.v1.ChannelOverwrite
+	(*ChannelUpdated)(nil),          // 6: polyproto.chat.events.v1.ChannelUpdated
+	(*ChannelDeleted)(nil),          // 7: polyproto.chat.events.v1.ChannelDeleted
+	(*ChannelOverwriteSet)(nil),     // 8: polyproto.chat.events.v1.ChannelOverwriteSet
+	(*ChannelOverwriteRemoved)(nil), // 9: polyproto.chat.events.v1.ChannelOverwriteRemoved
+	(*RoleCreated)(nil),             // 10: polyproto.chat.events.v1.RoleCreated
+	(*RoleUpdated)(nil),             // 11: polyproto.chat.events.v1.RoleUpdated
+	(*RoleDeleted)(nil),             // 12: polyproto.chat.events.v1.RoleDeleted
+	(*MemberJoined)(nil),            // 13: polyproto.chat.events.v1.MemberJoined
+	(*MemberLeft)(nil),              // 14: polyproto.chat.events.v1.MemberLeft
+	(*MemberKicked)(nil),            // 15: polyproto.chat.events.v1.MemberKicked
+	(*MemberBanned)(nil),            // 16: polyproto.chat.events.v1.MemberBanned
+	(*MemberUnbanned)(nil),          // 17: polyproto.chat.events.v1.MemberUnbanned
+	(*MemberNicknameChanged)(nil),   // 18: polyproto.chat.events.v1.MemberNicknameChanged
+	(*MemberRolesChanged)(nil),      // 19: polyproto.chat.events.v1.MemberRolesChanged
+	(*InviteCreated)(nil),           // 20: polyproto.chat.events.v1.InviteCreated
+	(*InviteRevoked)(nil),           // 21: polyproto.chat.events.v1.InviteRevoked
 }
 var file_polyproto_chat_events_v1_guild_proto_depIdxs = []int32{
 	0, // 0: polyproto.chat.events.v1.ChannelCreated.type:type_name -> polyproto.chat.events.v1.ChannelType
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	5, // 1: polyproto.chat.events.v1.ChannelCreated.overwrites:type_name -> polyproto.chat.events.v1.ChannelOverwrite
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_polyproto_chat_events_v1_guild_proto_init() }
@@ -1450,15 +1540,15 @@ func file_polyproto_chat_events_v1_guild_proto_init() {
 		return
 	}
 	file_polyproto_chat_events_v1_guild_proto_msgTypes[1].OneofWrappers = []any{}
-	file_polyproto_chat_events_v1_guild_proto_msgTypes[4].OneofWrappers = []any{}
-	file_polyproto_chat_events_v1_guild_proto_msgTypes[9].OneofWrappers = []any{}
+	file_polyproto_chat_events_v1_guild_proto_msgTypes[5].OneofWrappers = []any{}
+	file_polyproto_chat_events_v1_guild_proto_msgTypes[10].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_polyproto_chat_events_v1_guild_proto_rawDesc), len(file_polyproto_chat_events_v1_guild_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
