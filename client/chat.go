@@ -23,10 +23,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/polyproto-chat/server/identity"
 	"github.com/polyproto-chat/server/snowflake"
 )
 
@@ -234,29 +232,3 @@ func checkFID(fid string) error {
 	}
 	return nil
 }
-
-// certCache keeps the ID-Certs VerifyMessage fetched, by (fid, serial), and the roots of the
-// servers it fetched them from, by base URL.
-type certCache struct {
-	mu    sync.Mutex
-	certs map[certKey]cachedCert
-	roots map[string]*identity.IDCert
-	home  string // the domain of the Chat's own server, once known
-}
-
-type certKey struct {
-	fid    string
-	serial uint64
-}
-
-type cachedCert struct {
-	cert          *identity.IDCert
-	invalidatedAt *int64    // UNIX seconds, when the home server revoked it
-	until         time.Time // end of the home server's cache window
-}
-
-func newCertCache() *certCache {
-	return &certCache{certs: map[certKey]cachedCert{}, roots: map[string]*identity.IDCert{}}
-}
-
-var errNoCert = errors.New("the author's home server lists no such ID-Cert")

@@ -104,12 +104,35 @@ type NewChannel struct {
 	Position *int         `json:"position,omitempty"`
 }
 
-// ChannelUpdate changes the fields that are not nil.
+// ChannelUpdate changes the fields that are not nil; a ParentID pointing to 0 moves the
+// channel out of its category.
 type ChannelUpdate struct {
-	Name     *string       `json:"name,omitempty"`
-	Topic    *string       `json:"topic,omitempty"`
-	ParentID *snowflake.ID `json:"parent_id,omitempty"`
-	Position *int          `json:"position,omitempty"`
+	Name     *string
+	Topic    *string
+	ParentID *snowflake.ID
+	Position *int
+}
+
+// body is the PATCH body: only the fields to change, and parent_id null for "no category"
+// (the id 0 is not a valid snowflake on the wire).
+func (u ChannelUpdate) body() map[string]any {
+	body := map[string]any{}
+	if u.Name != nil {
+		body["name"] = *u.Name
+	}
+	if u.Topic != nil {
+		body["topic"] = *u.Topic
+	}
+	if u.ParentID != nil {
+		body["parent_id"] = nil
+		if *u.ParentID != 0 {
+			body["parent_id"] = *u.ParentID
+		}
+	}
+	if u.Position != nil {
+		body["position"] = *u.Position
+	}
+	return body
 }
 
 // CreateChannel creates a channel or category in a guild (MANAGE_CHANNEL).
@@ -130,7 +153,7 @@ func (ch *Chat) UpdateChannel(ctx context.Context, id snowflake.ID, u ChannelUpd
 	if err := checkID("channel", id); err != nil {
 		return Channel{}, fmt.Errorf("client: update channel: %w", err)
 	}
-	if err := ch.write(ctx, http.MethodPatch, "/channels/"+id.String(), u, &out); err != nil {
+	if err := ch.write(ctx, http.MethodPatch, "/channels/"+id.String(), u.body(), &out); err != nil {
 		return Channel{}, fmt.Errorf("client: update channel %s: %w", id, err)
 	}
 	return out, nil

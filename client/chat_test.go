@@ -152,6 +152,11 @@ func TestChatRequestShapes(t *testing.T) {
 			_, err := ch.UpdateChannel(ctx, c, ChannelUpdate{ParentID: &parent})
 			return err
 		}, "PATCH", "/channels/200", "", `{"parent_id":"250"}`},
+		{"move channel out of its category", func(ch *Chat) error {
+			none := snowflake.ID(0)
+			_, err := ch.UpdateChannel(ctx, c, ChannelUpdate{Name: &name, ParentID: &none, Position: &pos})
+			return err
+		}, "PATCH", "/channels/200", "", `{"name":"renamed","parent_id":null,"position":3}`},
 		{"delete channel", func(ch *Chat) error { return ch.DeleteChannel(ctx, c) }, "DELETE", "/channels/200", "", ""},
 		{"set role overwrite", func(ch *Chat) error {
 			return ch.SetOverwrite(ctx, c, RoleOverwrite(r, PermSendMessages, PermViewChannel))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/polyproto-chat/server/identity"
@@ -243,6 +244,32 @@ func (ch *Chat) cachedRoot(ctx context.Context, server string) (*identity.IDCert
 	ch.certs.mu.Unlock()
 	return root, nil
 }
+
+// certCache keeps the ID-Certs VerifyMessage fetched, by (fid, serial), and the roots of the
+// servers it fetched them from, by base URL.
+type certCache struct {
+	mu    sync.Mutex
+	certs map[certKey]cachedCert
+	roots map[string]*identity.IDCert
+	home  string // the domain of the Chat's own server, once known
+}
+
+type certKey struct {
+	fid    string
+	serial uint64
+}
+
+type cachedCert struct {
+	cert          *identity.IDCert
+	invalidatedAt *int64    // UNIX seconds, when the home server revoked it
+	until         time.Time // end of the home server's cache window
+}
+
+func newCertCache() *certCache {
+	return &certCache{certs: map[certKey]cachedCert{}, roots: map[string]*identity.IDCert{}}
+}
+
+var errNoCert = errors.New("the author's home server lists no such ID-Cert")
 
 func (c *certCache) cert(k certKey, now time.Time) (cachedCert, bool) {
 	c.mu.Lock()

@@ -202,20 +202,28 @@ func (c *ChatEvents) guildEvent(rec *events.RecordedEvent, id uint64, msg proto.
 	if !live {
 		return nil
 	}
+	// One event may mean several dispatches to one actor; Part numbers them so the session
+	// tells the second from a repeat of the first.
+	parts := map[string]int{}
+	send := func(fid string, d session.Dispatch) {
+		d.Part = parts[fid]
+		parts[fid]++
+		c.Sessions.Deliver(fid, d)
+	}
 	if goneChannel != nil {
 		e := msg.(*eventsv1.ChannelDeleted)
 		d := chatDispatch(rec, "CHANNEL_DELETE", map[string]snowflake.ID{"id": snowflake.ID(e.GetChannelId()), "guild_id": snowflake.ID(id)})
 		for _, fid := range goneChannel {
-			c.Sessions.Deliver(fid, d)
+			send(fid, d)
 		}
 	}
 	for _, a := range guildDispatches(rec, g, msg) {
 		for _, fid := range a.to {
-			c.Sessions.Deliver(fid, a.d)
+			send(fid, a.d)
 		}
 	}
 	if before != nil {
-		c.visibilityChanges(rec, g, before)
+		c.visibilityChanges(rec, g, before, send)
 	}
 	return nil
 }
@@ -301,15 +309,15 @@ func (c *ChatEvents) visible(g *guild.Guild) map[string]map[uint64]bool {
 	return out
 }
 
-func (c *ChatEvents) visibilityChanges(rec *events.RecordedEvent, g *guild.Guild, before map[string]map[uint64]bool) {
+func (c *ChatEvents) visibilityChanges(rec *events.RecordedEvent, g *guild.Guild, before map[string]map[uint64]bool, send func(string, session.Dispatch)) {
 	for fid, had := range before {
 		for ch, gc := range g.Channels {
 			now := g.CanView(fid, ch)
 			switch {
 			case now && !had[ch]:
-				c.Sessions.Deliver(fid, chatDispatch(rec, "CHANNEL_CREATE", channelView(g.ID, gc, g.Permissions(fid, ch))))
+				send(fid, chatDispatch(rec, "CHANNEL_CREATE", channelView(g.ID, gc, g.Permissions(fid, ch))))
 			case !now && had[ch]:
-				c.Sessions.Deliver(fid, chatDispatch(rec, "CHANNEL_DELETE", map[string]snowflake.ID{"id": snowflake.ID(ch), "guild_id": snowflake.ID(g.ID)}))
+				send(fid, chatDispatch(rec, "CHANNEL_DELETE", map[string]snowflake.ID{"id": snowflake.ID(ch), "guild_id": snowflake.ID(g.ID)}))
 			}
 		}
 	}
@@ -659,6 +667,7 @@ func (c *ChatEvents) dispatchesFor(rec *events.RecordedEvent, fid string) []sess
 		for _, a := range guildDispatches(rec, g, msg) {
 			for _, to := range a.to {
 				if to == fid {
+					a.d.Part = len(out)
 					out = append(out, a.d)
 				}
 			}

@@ -30,13 +30,13 @@ type sessionActor struct {
 	started bool
 	timer   *time.Timer
 
-	principal  account.Principal
-	token      string // foreign sessions only: checked again when the home server's answer ages
-	entry      *entry // non-nil once identified: the Registry knows the session
-	sent       *window
-	clock      clock
-	subs       uint32          // service channels subscribed (serviceBit)
-	lastCursor events.Position // newest chat cursor the client has been sent
+	principal account.Principal
+	token     string // foreign sessions only: checked again when the home server's answer ages
+	entry     *entry // non-nil once identified: the Registry knows the session
+	sent      *window
+	clock     clock
+	subs      uint32 // service channels subscribed (serviceBit)
+	last      mark   // newest chat dispatch the client has been sent
 
 	attached bool // the connection is up and frames go out
 	closing  bool // a close was asked of the connection: nothing more goes out
@@ -222,7 +222,7 @@ func (a *sessionActor) resume(m Resume) {
 	if old := a.reg.replace(a.entry); old != nil {
 		if h, ok := a.takeOver(old); ok && m.HasS {
 			if frames, ok := h.sent.after(m.S); ok {
-				a.sent, a.lastCursor = h.sent, h.lastCursor
+				a.sent, a.last = h.sent, h.last
 				a.setSubs(h.subs)
 				a.emit(nsCore, opResumed, jsonArray(frames))
 				a.log.Debug("gateway session resumed", "from", m.S, "frames", len(frames))
@@ -252,7 +252,7 @@ func (a *sessionActor) takeOver(old *entry) (handover, bool) {
 }
 
 func (a *sessionActor) handOver(m takeover) {
-	m.reply <- handover{sent: a.sent, subs: a.subs, lastCursor: a.lastCursor}
+	m.reply <- handover{sent: a.sent, subs: a.subs, last: a.last}
 	a.sent = nil // the resuming session owns it now
 	a.entry = nil
 	if a.attached && !a.closing {
@@ -282,13 +282,13 @@ func (a *sessionActor) replay(after events.Position) {
 		a.sent.push(f, true)
 		frames = append(frames, f)
 	} else {
-		a.lastCursor = after
+		a.last = mark{pos: after, part: wholeEvent}
 		for _, d := range ds {
 			f := a.encode(d)
 			a.sent.push(f, keep(d.Namespace, d.Op))
 			frames = append(frames, f)
-			if d.Namespace == nsChat && d.Cursor > a.lastCursor {
-				a.lastCursor = d.Cursor
+			if d.Namespace == nsChat && d.Cursor != 0 {
+				a.last = a.last.max(markOf(d))
 			}
 		}
 	}
@@ -355,7 +355,7 @@ func (a *sessionActor) serviceChannel(m ServiceChannel) {
 		}
 		ack.Success = true
 		a.emit(nsCore, opServiceChannelACK, mustJSON(ack))
-		a.lastCursor = rd.Cursor
+		a.last = mark{pos: rd.Cursor, part: wholeEvent}
 		if rd.Guilds == nil {
 			rd.Guilds = json.RawMessage("[]")
 		}
@@ -382,11 +382,11 @@ func (a *sessionActor) deliver(d Dispatch) {
 	if a.entry == nil {
 		return
 	}
-	if d.Namespace != nsCore && a.subs&serviceBit(d.Namespace) == 0 || !fresh(d, a.lastCursor) {
+	if d.Namespace != nsCore && a.subs&serviceBit(d.Namespace) == 0 || !fresh(d, a.last) {
 		return
 	}
-	if d.Namespace == nsChat && d.Cursor > a.lastCursor {
-		a.lastCursor = d.Cursor
+	if d.Namespace == nsChat && d.Cursor != 0 {
+		a.last = a.last.max(markOf(d))
 	}
 	a.push(d.Namespace, d.Op, a.encode(d))
 }

@@ -111,7 +111,9 @@ type replayer struct {
 func (r replayer) Replay(context.Context, account.Principal, events.Position, int) ([]Dispatch, bool, error) {
 	return r.ds, r.truncated, nil
 }
-func (r replayer) Ready(context.Context, account.Principal) (Ready, error) { return Ready{Cursor: r.head}, nil }
+func (r replayer) Ready(context.Context, account.Principal) (Ready, error) {
+	return Ready{Cursor: r.head}, nil
+}
 
 // textEncoder writes the gateway's wire format with fmt: enough for these tests.
 type textEncoder struct{}

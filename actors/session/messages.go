@@ -25,7 +25,11 @@ type Dispatch struct {
 	Op        int             // core opcode, or 0 (Dispatch) for chat
 	Type      string          // chat event name (READY, MESSAGE_CREATE, ...); "" for core
 	Cursor    events.Position // chat: the event's global position (the frame's "c"); 0 for none
-	Data      json.RawMessage // the payload ("d" of core frames, the inner "d" of chat frames)
+	// Part numbers the dispatches one event makes for one actor (0, 1, ...): an event can mean
+	// several things to one reader (a member removed and, to a moderator, a ban added), and
+	// all of them are news, though they share a cursor.
+	Part int
+	Data json.RawMessage // the payload ("d" of core frames, the inner "d" of chat frames)
 }
 
 // Replayer finds what an actor missed since a chat cursor (the lead implements it over the
@@ -117,9 +121,9 @@ type (
 	// takeover asks a session to hand its state to a session resuming it, and stop.
 	takeover struct{ reply chan handover }
 	handover struct {
-		sent       *window
-		subs       uint32
-		lastCursor events.Position
+		sent *window
+		subs uint32
+		last mark
 	}
 )
 

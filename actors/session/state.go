@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -204,9 +205,31 @@ func serviceBit(service string) uint32 {
 	return 0
 }
 
+// mark is how far a session's chat dispatches have gone: a position, and which of the
+// dispatches of the event there (Dispatch.Part).
+type mark struct {
+	pos  events.Position
+	part int
+}
+
+// wholeEvent as a part means every dispatch of the event at pos (READY and Resume are exact at
+// event boundaries).
+const wholeEvent = math.MaxInt
+
+func markOf(d Dispatch) mark { return mark{pos: d.Cursor, part: d.Part} }
+
+func (m mark) after(o mark) bool { return m.pos > o.pos || m.pos == o.pos && m.part > o.part }
+
+func (m mark) max(o mark) mark {
+	if o.after(m) {
+		return o
+	}
+	return m
+}
+
 // fresh reports whether a dispatch is new to a session that has already seen everything up to
-// last. Fan-out is at least once and overlaps READY and Resume, so a chat event at or before
-// the cursor the client already has is dropped; frames without a cursor always pass.
-func fresh(d Dispatch, last events.Position) bool {
-	return d.Namespace != nsChat || d.Cursor == 0 || d.Cursor > last
+// last. Fan-out is at least once and overlaps READY and Resume, so a chat dispatch at or before
+// what the client already has is dropped; frames without a cursor always pass.
+func fresh(d Dispatch, last mark) bool {
+	return d.Namespace != nsChat || d.Cursor == 0 || markOf(d).after(last)
 }

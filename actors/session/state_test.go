@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polyproto-chat/server/events"
 )
 
 // sent builds a window of size whose frames 0..n-1 went out; frames with s in skip were not kept
@@ -216,17 +215,21 @@ func TestClockDue(t *testing.T) {
 func TestFresh(t *testing.T) {
 	for _, c := range []struct {
 		d    Dispatch
-		last uint64
+		last mark
 		want bool
 	}{
-		{Dispatch{Namespace: "chat", Cursor: 5}, 4, true},
-		{Dispatch{Namespace: "chat", Cursor: 5}, 5, false},
-		{Dispatch{Namespace: "chat", Cursor: 3}, 5, false},
-		{Dispatch{Namespace: "chat"}, 5, true},
-		{Dispatch{Namespace: "core", Op: 3}, 5, true},
+		{Dispatch{Namespace: "chat", Cursor: 5}, mark{4, 0}, true},
+		{Dispatch{Namespace: "chat", Cursor: 5}, mark{5, 0}, false},
+		{Dispatch{Namespace: "chat", Cursor: 3}, mark{5, 0}, false},
+		{Dispatch{Namespace: "chat", Cursor: 5, Part: 1}, mark{5, 0}, true},  // the event's second dispatch
+		{Dispatch{Namespace: "chat", Cursor: 5, Part: 1}, mark{5, 1}, false}, // seen
+		{Dispatch{Namespace: "chat", Cursor: 5, Part: 3}, mark{5, wholeEvent}, false},
+		{Dispatch{Namespace: "chat", Cursor: 6}, mark{5, wholeEvent}, true},
+		{Dispatch{Namespace: "chat"}, mark{5, 0}, true},
+		{Dispatch{Namespace: "core", Op: 3}, mark{5, 0}, true},
 	} {
-		if got := fresh(c.d, events.Position(c.last)); got != c.want {
-			t.Errorf("fresh(%+v, %d) = %v", c.d, c.last, got)
+		if got := fresh(c.d, c.last); got != c.want {
+			t.Errorf("fresh(%+v, %+v) = %v", c.d, c.last, got)
 		}
 	}
 }

@@ -38,7 +38,7 @@ func chatCommands() []command {
 			summary: "sign and send a message (put -- before text that starts with -); prints its id"},
 		{name: "history", synopsis: "CHANNEL [--before ID] [--after ID] [--limit N]", min: 1, max: 1, setup: (*Main).history,
 			summary: "print messages, newest first: time author: content, (edited) if edited"},
-		{name: "tail", synopsis: "CHANNEL", min: 1, max: 1, setup: (*Main).tail,
+		{name: "tail", synopsis: "CHANNEL [--ids]", min: 1, max: 1, setup: (*Main).tail,
 			summary: "print new, edited and deleted messages of CHANNEL until interrupted, checking signatures"},
 		{name: "role create", synopsis: "GUILD NAME [--perms NAME,...]", min: 2, max: 2, setup: (*Main).roleCreate,
 			summary: "create a role with these permissions; prints it"},
@@ -292,7 +292,7 @@ func (m *Main) history(fs *flag.FlagSet) runFunc {
 	fs.Var(&before, "before", "only messages older than message `ID`")
 	fs.Var(&after, "after", "only messages newer than message `ID`")
 	limit := fs.Int("limit", 0, "at most `N` messages, 1-100 (default 50)")
-	ids := fs.Bool("ids", false, "start each line with the message id")
+	ids := idsFlag(fs)
 	return func(ctx context.Context, args []string) error {
 		channel, err := parseID("CHANNEL", args[0])
 		if err != nil {
@@ -311,11 +311,7 @@ func (m *Main) history(fs *flag.FlagSet) runFunc {
 		}
 		// The server answers newest first; printed as it comes, the oldest is at the bottom.
 		for _, msg := range list {
-			line := messageLine(msg)
-			if *ids {
-				line = msg.ID.String() + " " + line
-			}
-			fmt.Fprintln(m.Stdout, line)
+			fmt.Fprintln(m.Stdout, messageLine(msg, *ids))
 		}
 		return nil
 	}
@@ -323,6 +319,7 @@ func (m *Main) history(fs *flag.FlagSet) runFunc {
 
 // tail follows a channel over the gateway until ctx ends (Ctrl-C), which is a normal exit.
 func (m *Main) tail(fs *flag.FlagSet) runFunc {
+	ids := idsFlag(fs)
 	return func(ctx context.Context, args []string) error {
 		channel, err := parseID("CHANNEL", args[0])
 		if err != nil {
@@ -349,7 +346,7 @@ func (m *Main) tail(fs *flag.FlagSet) runFunc {
 				if !ok {
 					return errors.New("the gateway closed")
 				}
-				if err := m.tailEvent(ctx, ch, g, channel, ev); err != nil {
+				if err := m.tailEvent(ctx, ch, g, channel, *ids, ev); err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}
@@ -361,7 +358,7 @@ func (m *Main) tail(fs *flag.FlagSet) runFunc {
 }
 
 // tailEvent prints ev when it is about channel; errors end the tail.
-func (m *Main) tailEvent(ctx context.Context, ch *client.Chat, g *client.Gateway, channel snowflake.ID, ev client.Event) error {
+func (m *Main) tailEvent(ctx context.Context, ch *client.Chat, g *client.Gateway, channel snowflake.ID, ids bool, ev client.Event) error {
 	switch {
 	case ev.Service != nil && !ev.Service.Success:
 		return fmt.Errorf("subscribing to %s refused: %s", ev.Service.Service, ev.Service.Error)
@@ -381,12 +378,12 @@ func (m *Main) tailEvent(ctx context.Context, ch *client.Chat, g *client.Gateway
 	switch d := v.(type) {
 	case *client.Message:
 		if d.ChannelID == channel {
-			fmt.Fprintln(m.Stdout, messageLine(*d)+verified(ch.VerifyMessage(ctx, *d)))
+			fmt.Fprintln(m.Stdout, messageLine(*d, ids)+verified(ch.VerifyMessage(ctx, *d)))
 		}
 	case *client.MessageUpdate:
 		if d.ChannelID == channel {
 			msg := client.Message{ID: d.ID, Author: d.Author, Content: d.Content, Attachments: d.Attachments, Version: 1, EditedAt: d.EditedAt}
-			fmt.Fprintln(m.Stdout, messageLine(msg)+verified(ch.VerifyUpdate(ctx, *d)))
+			fmt.Fprintln(m.Stdout, messageLine(msg, ids)+verified(ch.VerifyUpdate(ctx, *d)))
 		}
 	case *client.MessageDelete:
 		if d.ChannelID == channel {
@@ -539,6 +536,10 @@ func (m *Main) moderate(fs *flag.FlagSet, done string, act func(*client.Chat, co
 	}
 }
 
+func idsFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("ids", false, "start each message line with the message id")
+}
+
 func reasonFlag(fs *flag.FlagSet) *string {
 	return fs.String("reason", "", "`TEXT` for the guild's audit log")
 }
@@ -560,10 +561,13 @@ func (m *Main) printGuild(g client.Guild) {
 }
 
 // messageLine is "time author: content", the attachments' URLs in angle brackets, and
-// "(edited)" for a message with more than one version. The time is when the server took the
-// message (its id's), not the author's clock.
-func messageLine(msg client.Message) string {
+// "(edited)" for a message with more than one version, after the message id with withID. The
+// time is when the server took the message (its id's), not the author's clock.
+func messageLine(msg client.Message, withID bool) string {
 	var b strings.Builder
+	if withID {
+		b.WriteString(msg.ID.String() + " ")
+	}
 	b.WriteString(stamp(msg.ID.Time()) + " " + msg.Author + ": " + oneLine(msg.Content))
 	for _, a := range msg.Attachments {
 		b.WriteString(" <" + oneLine(a) + ">")

@@ -429,8 +429,10 @@ func TestPage(t *testing.T) {
 			}
 		})
 	}
-	if got := pageIDs(t, e.reader, 4242, history.Query{}); len(got) != 0 {
-		t.Fatalf("empty channel: %v", got)
+	for _, c := range []uint64{4242, 0, ^uint64(0)} {
+		if got := pageIDs(t, e.reader, c, history.Query{Around: 5}); len(got) != 0 {
+			t.Fatalf("empty channel %d: %v", c, got)
+		}
 	}
 }
 

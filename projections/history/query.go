@@ -71,8 +71,8 @@ func NewReader(db *projections.DB) (*Reader, error) {
 // gives "[]".
 func (h *Reader) Page(ch uint64, q Query) (page []byte, err error) {
 	limit := clampLimit(q.Limit)
-	lo, hi := channelBounds(ch)
-	it, err := h.r.NewIter(lo[:], hi)
+	lo, hi, hiLen := channelBounds(ch)
+	it, err := h.r.NewIter(lo[:], hi[:hiLen])
 	if err != nil {
 		return nil, fmt.Errorf("history page of channel %d: %w", ch, err)
 	}
@@ -121,14 +121,17 @@ func clampLimit(l int) int {
 	return l
 }
 
-// channelBounds are the bounds of channel ch's message rows: [m ch, m ch+1).
-func channelBounds(ch uint64) (lo [9]byte, hi []byte) {
-	lo[0] = tagMessage
+// channelBounds are the bounds of channel ch's message rows, [lo, hi[:hiLen]) = [m ch, m ch+1),
+// in arrays so that a page allocates nothing for them.
+func channelBounds(ch uint64) (lo, hi [9]byte, hiLen int) {
+	lo[0], hi[0] = tagMessage, tagMessage
 	binary.BigEndian.PutUint64(lo[1:], ch)
 	if ch == math.MaxUint64 {
-		return lo, []byte{tagMessage + 1}
+		hi[0]++
+		return lo, hi, 1
 	}
-	return lo, projections.AppendUint64([]byte{tagMessage}, ch+1)
+	binary.BigEndian.PutUint64(hi[1:], ch+1)
+	return lo, hi, len(hi)
 }
 
 // idOf is the message id of a row key (m|p, channel, id).
@@ -255,8 +258,8 @@ func (h *Reader) Facts(ch, id uint64, fid, emoji string) (Facts, error) {
 
 // Exist reports, for each of ids, whether channel ch has that message, all from one snapshot.
 func (h *Reader) Exist(ch uint64, ids []uint64) (found []bool, err error) {
-	lo, hi := channelBounds(ch)
-	it, err := h.r.NewIter(lo[:], hi)
+	lo, hi, hiLen := channelBounds(ch)
+	it, err := h.r.NewIter(lo[:], hi[:hiLen])
 	if err != nil {
 		return nil, fmt.Errorf("history exist in channel %d: %w", ch, err)
 	}
