@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -335,5 +336,157 @@ func TestHistoryPaging(t *testing.T) {
 	}
 	if !slices.Equal(walked, newest(live)) {
 		t.Fatalf("walking back: %d messages, want %d in order", len(walked), len(live))
+	}
+}
+
+// TestChatSurvivesKill: the server is killed with SIGKILL while a sender is sending. After a
+// restart on the same data dir every message that was acknowledged is in the history, in
+// order, and a listener who was away resumes from its cursor and gets exactly the ones it
+// missed, once each.
+func TestChatSurvivesKill(t *testing.T) {
+	dir := t.TempDir()
+	addr, proc := childServer(t, dir)
+	base := "http://" + addr
+	login := func(name string) (*client.Client, *client.Session) {
+		c, err := client.New(base, client.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Register(ctx(t), name, "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.Login(ctx(t), name, "correct horse battery", "laptop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, s
+	}
+	aliceC, aliceS := login("alice")
+	bobC, bobS := login("bob")
+	alice, _ := aliceC.Chat(aliceS, client.ChatOptions{})
+	bob, _ := bobC.Chat(bobS, client.ChatOptions{})
+	c := ctx(t)
+	g, err := alice.CreateGuild(c, client.NewGuild{Name: "Durable"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := g.Channels[0].ID
+	inv, err := alice.CreateInvite(c, ch, client.InviteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.JoinInvite(c, inv.Code); err != nil {
+		t.Fatal(err)
+	}
+	gw, err := bobC.Connect(c, bobS, client.GatewayOptions{Services: []string{"chat"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener := &chatter{fid: bobS.FID.String(), gw: gw}
+	listener.await(t, "READY", func(client.Event) bool { return true })
+
+	// Alice sends until the server dies; bob listens to the first 40, then goes away.
+	acked := make(chan int, 10_000)
+	senderDone := make(chan struct{})
+	go func() {
+		defer close(senderDone)
+		for n := 0; ; n++ {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := alice.Send(sctx, ch, fmt.Sprintf("k-%05d", n), client.SendOptions{})
+			cancel()
+			if err != nil {
+				return // the server is gone
+			}
+			acked <- n
+		}
+	}()
+	received := map[string]bool{}
+	for len(received) < 40 {
+		m := listener.await(t, "MESSAGE_CREATE", func(client.Event) bool { return true })
+		d, _ := m.Dispatch.Decode()
+		received[d.(*client.Message).Content] = true
+	}
+	point := client.ResumePoint{Cursor: gw.Cursor()}
+	_ = gw.Close()
+	for len(acked) < 150 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = proc.Wait()
+	<-senderDone
+	close(acked)
+	var ackedN []int
+	for n := range acked {
+		ackedN = append(ackedN, n)
+	}
+
+	addr, _ = childServer(t, dir)
+	base = "http://" + addr
+	aliceS.Server, bobS.Server = base, base
+	alice, _ = aliceC.Chat(aliceS, client.ChatOptions{})
+
+	// History: every acknowledged message, in order; an unacknowledged one may be there too
+	// (it was durable but its answer was lost), but only after them and in order.
+	var history []int
+	for q := (client.MessageQuery{Limit: 100}); ; {
+		page, err := alice.Messages(ctx(t), ch, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, m := range page {
+			var n int
+			if _, err := fmt.Sscanf(m.Content, "k-%d", &n); err != nil {
+				t.Fatalf("unexpected message %q", m.Content)
+			}
+			history = append(history, n)
+		}
+		q.Before = page[len(page)-1].ID
+	}
+	slices.Reverse(history)
+	for i, n := range history {
+		if n != i {
+			t.Fatalf("history after the kill: message %d is k-%05d; want 0..%d in order", i, n, len(history)-1)
+		}
+	}
+	if len(history) < len(ackedN) {
+		t.Fatalf("history holds %d messages, but %d were acknowledged", len(history), len(ackedN))
+	}
+
+	t.Logf("%d acknowledged, %d in history after the kill, bob had %d before going away", len(ackedN), len(history), len(received))
+
+	// Bob resumes from his cursor and gets exactly what he missed.
+	gw, err = bobC.Connect(ctx(t), bobS, client.GatewayOptions{ResumeFrom: &point})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	listener = &chatter{fid: bobS.FID.String(), gw: gw}
+	deadline := time.After(15 * time.Second)
+	for len(received) < len(history) {
+		select {
+		case ev, ok := <-gw.Events():
+			if !ok {
+				t.Fatal("gateway closed during the resume")
+			}
+			if ev.Resync != nil {
+				t.Fatalf("resume asked for a re-sync: %+v", ev.Resync)
+			}
+			if ev.Dispatch == nil || ev.Dispatch.Type != "MESSAGE_CREATE" {
+				continue
+			}
+			d, _ := ev.Dispatch.Decode()
+			content := d.(*client.Message).Content
+			if received[content] {
+				t.Fatalf("%s delivered twice", content)
+			}
+			received[content] = true
+		case <-deadline:
+			t.Fatalf("after the resume bob has %d of %d messages", len(received), len(history))
+		}
 	}
 }
