@@ -9,8 +9,12 @@
 //
 // Files: client.go holds the HTTP plumbing and the Error type every failed request returns,
 // identity.go the flows, wire.go the lenient decoding of numbers and timestamps, keystore.go the
-// optional on-disk store of session keys, certs and tokens (Options.Dir). The gateway, chat and MLS parts of the SDK live in their own files.
+// optional on-disk store of session keys, certs and tokens (Options.Dir). The gateway client is in
+// gateway*.go, guild chat (docs/PROTOCOL.md section 6: signed messages, their verification, typed
+// dispatches) in chat*.go.
 //
 // The SDK never retries on its own: each method is one request or one short fixed sequence of
-// requests, bounded by the caller's context, and its error says which step failed.
+// requests, bounded by the caller's context, and its error says which step failed. The one
+// exception is Chat.Send, which resends a message once after a lost answer: its nonce makes the
+// server answer the stored message instead of storing it twice.
 package client

@@ -1,6 +1,7 @@
 // Command p2chat is the command-line client of polyproto-chat: what a newcomer uses to create an
 // account on a home server, log in, see and end sessions, log in at other servers with the home
-// server's ID-Cert, and register or discover services.
+// server's ID-Cert, register or discover services, and use guild chat: create and join guilds,
+// make channels, roles and invites, send signed messages, read history and tail a channel live.
 //
 // It is a thin shell around the Go SDK (package client), which does every request and keeps each
 // session's key, ID-Cert and token in a directory (--dir), so that later invocations go on with
@@ -8,7 +9,7 @@
 //
 // Files: main.go holds the Main type (global flags, the dispatcher, exit codes, error lines),
 // session.go how a command picks the stored session it acts as, password.go where passwords come
-// from, and one file per command group (identity.go, service.go); a new group adds its file and
+// from, and one file per command group (identity.go, service.go, chat.go); a new group adds its file and
 // one entry to the command table in main.go.
 //
 // Output is for scripts as much as for people: one item per line, single records as "key value"
