@@ -146,20 +146,19 @@ func (c *ChatEvents) event(rec *events.RecordedEvent, live bool) error {
 	if !ok {
 		return nil
 	}
+	g := c.guilds[c.channels[id]] // only this goroutine writes the maps
+	if live && g != nil {
+		if d, ok := channelDispatch(rec, g.ID, id, msg); ok {
+			for _, fid := range c.viewersOf(g, id) {
+				c.Sessions.Deliver(fid, d)
+			}
+		}
+	}
+	// Only now: READY never holds messages, so a READY at this cursor must come after the
+	// message reached every subscribed session, or a session would drop it as covered.
 	c.mu.Lock()
 	c.applied = rec.Position
-	g := c.guilds[c.channels[id]]
 	c.mu.Unlock()
-	if !live || g == nil {
-		return nil
-	}
-	d, ok := channelDispatch(rec, g.ID, id, msg)
-	if !ok {
-		return nil
-	}
-	for _, fid := range c.viewersOf(g, id) {
-		c.Sessions.Deliver(fid, d)
-	}
 	return nil
 }
 
