@@ -25,7 +25,7 @@ test: ## the whole test suite, with the race detector: vet, unit, conformance, c
 
 .PHONY: bench
 bench: ## the Go benchmarks behind docs/PERFORMANCE.md
-	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./events/embedded/ ./actors/ ./projections/ ./gateway/
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./events/embedded/ ./actors/ ./projections/ ./projections/history/ ./gateway/
 
 bin/protoc-gen-go: go.mod go.sum
 	$(GO) build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
