@@ -6,5 +6,17 @@
 //
 // opens that many identified gateway connections, keeps them alive with heartbeats for the hold
 // time, and reports the server's resident memory per connection (from its /metrics), dropped
-// connections and heartbeat round trips. The guild-chat issue adds a message-driving mode.
+// connections and heartbeat round trips.
+//
+//	p2chat-bench chat -server http://127.0.0.1:8080 -channels 100 -members 20 -rate 1000 -state /tmp/bench-chat.json
+//
+// drives guild chat: it registers and logs in one actor per member (start the server with
+// -auth-rate -1), makes one guild per channel (-channels-per-guild), has the members join and
+// connect to the gateway subscribed to chat, then posts signed messages over REST at a fixed
+// rate (open loop, latency from each message's intended send time) or as fast as -inflight
+// requests per sender allow (rate 0). Each message's nonce carries its sequence number, so every
+// MESSAGE_CREATE on every member's connection is matched to its send: the report gives messages
+// accepted/s, errors by code, deliveries/s and missing ones, send->ack and send->deliver
+// percentiles, and the CPU of the server (from its /metrics) and of the tool itself. -state keeps
+// the actors and guilds for later runs, as logging in 2,000 actors takes minutes.
 package main

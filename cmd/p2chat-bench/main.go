@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -17,14 +18,43 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: p2chat-bench idle [flags]    hold N identified idle gateway connections, report server RSS per connection
-`
+// mode is one subcommand: `p2chat-bench <name> [flags]`.
+type mode struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// modes is the command table.
+var modes = []mode{
+	{"idle", "hold N identified idle gateway connections, report server RSS per connection", runIdle},
+	{"chat", "drive signed guild chat messages through REST to M gateway members per channel, report throughput and latency", runChat},
+}
+
+func usage() string {
+	var b strings.Builder
+	for i, m := range modes {
+		prefix := "usage: "
+		if i > 0 {
+			prefix = "       "
+		}
+		fmt.Fprintf(&b, "%sp2chat-bench %s [flags]    %s\n", prefix, m.name, m.summary)
+	}
+	return b.String()
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "idle" {
-		fmt.Fprint(stderr, usage)
-		return 2
+	if len(args) > 0 {
+		for _, m := range modes {
+			if m.name == args[0] {
+				return m.run(ctx, args[1:], stdout, stderr)
+			}
+		}
 	}
+	fmt.Fprint(stderr, usage())
+	return 2
+}
+
+func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg idleConfig
@@ -35,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.DialRate, "dial-rate", 1000, "new connections per second")
 	fs.StringVar(&cfg.Password, "password", "bench password 1234", "password of the benchmark user")
 	fs.StringVar(&cfg.Tokens, "tokens", "", "file of session tokens: used if it exists, else written after logging in (for a clean memory baseline, see the package doc)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if cfg.Conns < 1 || cfg.Sessions < 1 || cfg.DialRate < 1 {
