@@ -111,7 +111,7 @@ func TestChatEndToEnd(t *testing.T) {
 	}
 
 	// The premise of Send's retry: the very same request again answers the stored message.
-	body, err := bob.signMessage(general, "fixed-nonce-1", "once", nil, time.Now())
+	body, err := bob.signMessage(testDomain(t, bob), general, "fixed-nonce-1", "once", nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

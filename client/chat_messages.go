@@ -98,7 +98,11 @@ func (ch *Chat) Send(ctx context.Context, channel snowflake.ID, content string, 
 	if err != nil {
 		return Message{}, fmt.Errorf("client: send to channel %s: %w", channel, err)
 	}
-	body, err := ch.signMessage(channel, nonce, content, opts.Attachments, time.Now())
+	server, err := ch.ownDomain(ctx)
+	if err != nil {
+		return Message{}, fmt.Errorf("client: send to channel %s: the server's domain: %w", channel, err)
+	}
+	body, err := ch.signMessage(server, channel, nonce, content, opts.Attachments, time.Now())
 	if err != nil {
 		return Message{}, fmt.Errorf("client: send to channel %s: %w", channel, err)
 	}
@@ -146,14 +150,15 @@ func newNonce() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// signMessage builds the body of a new message signed with the session's key.
-func (ch *Chat) signMessage(channel snowflake.ID, nonce, content string, attachments []string, now time.Time) (sendBody, error) {
+// signMessage builds the body of a new message signed with the session's key, for channel on the
+// server whose domain is server.
+func (ch *Chat) signMessage(server string, channel snowflake.ID, nonce, content string, attachments []string, now time.Time) (sendBody, error) {
 	if err := ch.canSign(); err != nil {
 		return sendBody{}, err
 	}
 	ts := now.UnixMilli()
 	b := identity.MessageSig{
-		ChannelID: uint64(channel), AuthorFID: ch.s.FID.String(), CertSerial: ch.s.Cert.Serial,
+		Server: server, ChannelID: uint64(channel), AuthorFID: ch.s.FID.String(), CertSerial: ch.s.Cert.Serial,
 		TimestampMS: ts, Nonce: nonce, Content: content, Attachments: attachments,
 	}.Bytes()
 	sig := identity.SignMessage(ch.s.Key, b)
@@ -165,13 +170,13 @@ func (ch *Chat) signMessage(channel snowflake.ID, nonce, content string, attachm
 }
 
 // signEdit builds the body of a new version of message id.
-func (ch *Chat) signEdit(channel, id snowflake.ID, content string, attachments []string, now time.Time) (sendBody, error) {
+func (ch *Chat) signEdit(server string, channel, id snowflake.ID, content string, attachments []string, now time.Time) (sendBody, error) {
 	if err := ch.canSign(); err != nil {
 		return sendBody{}, err
 	}
 	ts := now.UnixMilli()
 	b := identity.EditSig{
-		ChannelID: uint64(channel), MessageID: uint64(id), AuthorFID: ch.s.FID.String(),
+		Server: server, ChannelID: uint64(channel), MessageID: uint64(id), AuthorFID: ch.s.FID.String(),
 		CertSerial: ch.s.Cert.Serial, TimestampMS: ts, Content: content, Attachments: attachments,
 	}.Bytes()
 	sig := identity.SignMessage(ch.s.Key, b)
@@ -197,7 +202,11 @@ func (ch *Chat) Edit(ctx context.Context, channel, id snowflake.ID, content stri
 	if err := firstErr(checkID("channel", channel), checkID("message", id)); err != nil {
 		return Message{}, fmt.Errorf("client: edit: %w", err)
 	}
-	body, err := ch.signEdit(channel, id, content, opts.Attachments, time.Now())
+	server, err := ch.ownDomain(ctx)
+	if err != nil {
+		return Message{}, fmt.Errorf("client: edit message %s: the server's domain: %w", id, err)
+	}
+	body, err := ch.signEdit(server, channel, id, content, opts.Attachments, time.Now())
 	if err != nil {
 		return Message{}, fmt.Errorf("client: edit message %s: %w", id, err)
 	}

@@ -355,7 +355,7 @@ func TestSendSignsMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := identity.MessageSig{ChannelID: 200, AuthorFID: "alice@a.test", CertSerial: f.s.Cert.Serial,
+	want := identity.MessageSig{Server: "a.test", ChannelID: 200, AuthorFID: "alice@a.test", CertSerial: f.s.Cert.Serial,
 		TimestampMS: body.Timestamp, Nonce: body.Nonce, Content: "hello", Attachments: []string{"https://x.test/a.png"}}
 	if err := identity.VerifyMessage(f.s.Cert.PublicKey, want.Bytes(), sig); err != nil {
 		t.Errorf("signature does not verify over the expected message form: %v", err)
@@ -392,7 +392,7 @@ func TestEditSigns(t *testing.T) {
 		t.Errorf("edit body %s: want content, timestamp, signature only", reqs[0].body)
 	}
 	sig, _ := base64.RawURLEncoding.DecodeString(body["signature"].(string))
-	want := identity.EditSig{ChannelID: 200, MessageID: 300, AuthorFID: "alice@a.test", CertSerial: f.s.Cert.Serial,
+	want := identity.EditSig{Server: "a.test", ChannelID: 200, MessageID: 300, AuthorFID: "alice@a.test", CertSerial: f.s.Cert.Serial,
 		TimestampMS: int64(body["timestamp"].(float64)), Content: "fixed"}
 	if err := identity.VerifyMessage(f.s.Cert.PublicKey, want.Bytes(), sig); err != nil {
 		t.Errorf("edit signature does not verify over the edit form: %v", err)
@@ -592,4 +592,14 @@ func TestMessageMatchesServerJSON(t *testing.T) {
 	if diff := cmp.Diff(want, m); diff != "" {
 		t.Errorf("decoded message (-want +got):\n%s", diff)
 	}
+}
+
+// testDomain is the domain of the server ch talks to, as Send and Edit sign it.
+func testDomain(t *testing.T, ch *Chat) string {
+	t.Helper()
+	d, err := ch.ownDomain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

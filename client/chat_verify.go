@@ -38,7 +38,7 @@ type signed struct {
 	timestamp   int64
 	signature   string
 	edit        bool
-	bytes       []byte // the canonical form that was signed
+	bytes       func(server string) []byte // the canonical form that was signed, on the server of that domain
 }
 
 // VerifyMessage checks m's signature against its author's ID-Cert (version 0 over the message
@@ -48,11 +48,15 @@ func (ch *Chat) VerifyMessage(ctx context.Context, m Message) error {
 	sg := signed{id: m.ID, channel: m.ChannelID, author: m.Author, serial: m.CertSerial, sessionID: m.SessionID,
 		timestamp: m.Timestamp, signature: m.Signature, edit: m.Version > 0}
 	if sg.edit {
-		sg.bytes = identity.EditSig{ChannelID: uint64(m.ChannelID), MessageID: uint64(m.ID), AuthorFID: m.Author,
-			CertSerial: m.CertSerial, TimestampMS: m.Timestamp, Content: m.Content, Attachments: m.Attachments}.Bytes()
+		sg.bytes = func(server string) []byte {
+			return identity.EditSig{Server: server, ChannelID: uint64(m.ChannelID), MessageID: uint64(m.ID), AuthorFID: m.Author,
+				CertSerial: m.CertSerial, TimestampMS: m.Timestamp, Content: m.Content, Attachments: m.Attachments}.Bytes()
+		}
 	} else {
-		sg.bytes = identity.MessageSig{ChannelID: uint64(m.ChannelID), AuthorFID: m.Author, CertSerial: m.CertSerial,
-			TimestampMS: m.Timestamp, Nonce: m.Nonce, Content: m.Content, Attachments: m.Attachments}.Bytes()
+		sg.bytes = func(server string) []byte {
+			return identity.MessageSig{Server: server, ChannelID: uint64(m.ChannelID), AuthorFID: m.Author, CertSerial: m.CertSerial,
+				TimestampMS: m.Timestamp, Nonce: m.Nonce, Content: m.Content, Attachments: m.Attachments}.Bytes()
+		}
 	}
 	if err := ch.verify(ctx, sg); err != nil {
 		return fmt.Errorf("client: verify message %s by %s: %w", m.ID, m.Author, err)
@@ -64,8 +68,10 @@ func (ch *Chat) VerifyMessage(ctx context.Context, m Message) error {
 func (ch *Chat) VerifyUpdate(ctx context.Context, u MessageUpdate) error {
 	sg := signed{id: u.ID, channel: u.ChannelID, author: u.Author, serial: u.CertSerial, sessionID: u.SessionID,
 		timestamp: u.Timestamp, signature: u.Signature, edit: true}
-	sg.bytes = identity.EditSig{ChannelID: uint64(u.ChannelID), MessageID: uint64(u.ID), AuthorFID: u.Author,
-		CertSerial: u.CertSerial, TimestampMS: u.Timestamp, Content: u.Content, Attachments: u.Attachments}.Bytes()
+	sg.bytes = func(server string) []byte {
+		return identity.EditSig{Server: server, ChannelID: uint64(u.ChannelID), MessageID: uint64(u.ID), AuthorFID: u.Author,
+			CertSerial: u.CertSerial, TimestampMS: u.Timestamp, Content: u.Content, Attachments: u.Attachments}.Bytes()
+	}
 	if err := ch.verify(ctx, sg); err != nil {
 		return fmt.Errorf("client: verify edit of message %s by %s: %w", u.ID, u.Author, err)
 	}
@@ -81,6 +87,11 @@ func (ch *Chat) verify(ctx context.Context, sg signed) error {
 	if err != nil {
 		return fmt.Errorf("%w: author: %v", ErrUnverified, err)
 	}
+	// The channel is on the server this Chat talks to, whose domain the author signed.
+	server, err := ch.ownDomain(ctx)
+	if err != nil {
+		return fmt.Errorf("the domain of the channel's server: %w", err)
+	}
 	cc, err := ch.authorCert(ctx, author, sg.serial, sg.sessionID)
 	if err != nil {
 		return err
@@ -88,7 +99,7 @@ func (ch *Chat) verify(ctx context.Context, sg signed) error {
 	if err := checkSignedBy(cc, sg); err != nil {
 		return err
 	}
-	if err := identity.VerifyMessage(cc.cert.PublicKey, sg.bytes, sig); err != nil {
+	if err := identity.VerifyMessage(cc.cert.PublicKey, sg.bytes(server), sig); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnverified, err)
 	}
 	return nil

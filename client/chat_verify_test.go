@@ -43,7 +43,7 @@ func (cs *certServer) register(t *testing.T, mux *http.ServeMux) {
 // signedMessage is a message as the server would store it after s's Chat sent it.
 func signedMessage(t *testing.T, ch *Chat, content string) Message {
 	t.Helper()
-	body, err := ch.signMessage(200, "0123456789abcdef", content, []string{"https://x.test/a"}, time.Now())
+	body, err := ch.signMessage(testDomain(t, ch), 200, "0123456789abcdef", content, []string{"https://x.test/a"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func signedMessage(t *testing.T, ch *Chat, content string) Message {
 
 func signedEdit(t *testing.T, ch *Chat, content string) Message {
 	t.Helper()
-	body, err := ch.signEdit(200, 900, content, nil, time.Now())
+	body, err := ch.signEdit(testDomain(t, ch), 200, 900, content, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestVerifyMessageRevokedCert(t *testing.T) {
 		t.Errorf("message signed after its cert was revoked: %v", err)
 	}
 	// A message signed before the revocation stays valid (its timestamp is re-signed here).
-	body, err := f.chat.signMessage(200, m.Nonce, m.Content, m.Attachments, revoked.Add(-20*time.Second))
+	body, err := f.chat.signMessage(testDomain(t, f.chat), 200, m.Nonce, m.Content, m.Attachments, revoked.Add(-20*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -235,7 +235,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, p account.P
 	if !by.Perms.Has(permissions.SendMessages) {
 		return fmt.Errorf("%w: SEND_MESSAGES", channel.ErrForbidden)
 	}
-	sig := identity.MessageSig{ChannelID: ch, AuthorFID: p.FID, CertSerial: p.Serial, TimestampMS: signed.TimestampMS,
+	sig := identity.MessageSig{Server: s.cfg.Domain, ChannelID: ch, AuthorFID: p.FID, CertSerial: p.Serial, TimestampMS: signed.TimestampMS,
 		Nonce: in.Nonce, Content: in.Content, Attachments: in.Attachments}
 	if err := s.verifySigned(r.Context(), p, sig.Bytes(), signed.Signature); err != nil {
 		return err
@@ -344,7 +344,7 @@ func (s *Server) editMessage(w http.ResponseWriter, r *http.Request, p account.P
 	if t.Author != p.FID {
 		return fmt.Errorf("%w: only the author edits a message", channel.ErrForbidden)
 	}
-	sig := identity.EditSig{ChannelID: ch, MessageID: id, AuthorFID: p.FID, CertSerial: p.Serial, TimestampMS: signed.TimestampMS,
+	sig := identity.EditSig{Server: s.cfg.Domain, ChannelID: ch, MessageID: id, AuthorFID: p.FID, CertSerial: p.Serial, TimestampMS: signed.TimestampMS,
 		Content: in.Content, Attachments: in.Attachments}
 	if err := s.verifySigned(r.Context(), p, sig.Bytes(), signed.Signature); err != nil {
 		return err

@@ -18,11 +18,15 @@ var ErrBadSignature = errors.New("identity: bad message signature")
 // bytes are:
 //
 //	message := "\xF0polyproto-chat message v1\x00"
-//	           u64(channel_id) str(author_fid) u64(cert_serial) i64(timestamp_ms)
+//	           str(server) u64(channel_id) str(author_fid) u64(cert_serial) i64(timestamp_ms)
 //	           str(nonce) str(content) list(attachments)
 //	edit    := "\xF0polyproto-chat edit v1\x00"
-//	           u64(channel_id) u64(message_id) str(author_fid) u64(cert_serial) i64(timestamp_ms)
-//	           str(content) list(attachments)
+//	           str(server) u64(channel_id) u64(message_id) str(author_fid) u64(cert_serial)
+//	           i64(timestamp_ms) str(content) list(attachments)
+//
+// server is the domain of the server that hosts the channel (the guild's server). Channel ids are
+// unique only on their server, so without it a server could replay another server's signed message
+// as its own channel's.
 //
 //	u64(x)  = x as 8 bytes, big-endian
 //	i64(x)  = the two's complement of x as a u64 (8 bytes, big-endian)
@@ -51,6 +55,7 @@ const (
 
 // MessageSig is what an author signs for a new message.
 type MessageSig struct {
+	Server      string // domain of the server hosting the channel
 	ChannelID   uint64
 	AuthorFID   string
 	CertSerial  uint64
@@ -62,6 +67,7 @@ type MessageSig struct {
 
 // EditSig is what an author signs for a new version of message MessageID.
 type EditSig struct {
+	Server      string // domain of the server hosting the channel
 	ChannelID   uint64
 	MessageID   uint64
 	AuthorFID   string
@@ -74,12 +80,13 @@ type EditSig struct {
 // Bytes is the canonical encoding of m (see "Canonical bytes of signed chat messages"), or nil if a
 // field is too long to encode.
 func (m MessageSig) Bytes() []byte {
-	strs := []string{m.AuthorFID, m.Nonce, m.Content}
+	strs := []string{m.Server, m.AuthorFID, m.Nonce, m.Content}
 	if !encodable(strs, m.Attachments) {
 		return nil
 	}
 	b := make([]byte, 0, len(messageTag)+3*8+strsLen(strs)+listLen(m.Attachments))
 	b = append(b, messageTag...)
+	b = appendStr(b, m.Server)
 	b = binary.BigEndian.AppendUint64(b, m.ChannelID)
 	b = appendStr(b, m.AuthorFID)
 	b = binary.BigEndian.AppendUint64(b, m.CertSerial)
@@ -92,12 +99,13 @@ func (m MessageSig) Bytes() []byte {
 // Bytes is the canonical encoding of e (see "Canonical bytes of signed chat messages"), or nil if a
 // field is too long to encode.
 func (e EditSig) Bytes() []byte {
-	strs := []string{e.AuthorFID, e.Content}
+	strs := []string{e.Server, e.AuthorFID, e.Content}
 	if !encodable(strs, e.Attachments) {
 		return nil
 	}
 	b := make([]byte, 0, len(editTag)+4*8+strsLen(strs)+listLen(e.Attachments))
 	b = append(b, editTag...)
+	b = appendStr(b, e.Server)
 	b = binary.BigEndian.AppendUint64(b, e.ChannelID)
 	b = binary.BigEndian.AppendUint64(b, e.MessageID)
 	b = appendStr(b, e.AuthorFID)

@@ -12,14 +12,14 @@ import (
 
 func goldenMessage() MessageSig {
 	return MessageSig{
-		ChannelID: 1234567890123456789, AuthorFID: "alice@a.test", CertSerial: 42, TimestampMS: 1780000000000,
+		Server: "b.test", ChannelID: 1234567890123456789, AuthorFID: "alice@a.test", CertSerial: 42, TimestampMS: 1780000000000,
 		Nonce: "n-1", Content: "héllo 👋", Attachments: []string{"https://cdn.a.test/1.png"},
 	}
 }
 
 func goldenEdit() EditSig {
 	return EditSig{
-		ChannelID: 1234567890123456789, MessageID: 0x0102030405060708, AuthorFID: "alice@a.test", CertSerial: 42,
+		Server: "b.test", ChannelID: 1234567890123456789, MessageID: 0x0102030405060708, AuthorFID: "alice@a.test", CertSerial: 42,
 		TimestampMS: -2, Content: "", Attachments: nil,
 	}
 }
@@ -34,6 +34,7 @@ func TestSignedBytesGolden(t *testing.T) {
 	}{
 		{"message", goldenMessage().Bytes(), "" +
 			"f0" + hex.EncodeToString([]byte("polyproto-chat message v1")) + "00" + // tag
+			"00000006" + hex.EncodeToString([]byte("b.test")) + // server
 			"112210f47de98115" + // channel id
 			"0000000c" + hex.EncodeToString([]byte("alice@a.test")) + // author
 			"000000000000002a" + // cert serial
@@ -44,6 +45,7 @@ func TestSignedBytesGolden(t *testing.T) {
 		},
 		{"edit", goldenEdit().Bytes(), "" +
 			"f0" + hex.EncodeToString([]byte("polyproto-chat edit v1")) + "00" +
+			"00000006" + hex.EncodeToString([]byte("b.test")) + // server
 			"112210f47de98115" + // channel id
 			"0102030405060708" + // message id
 			"0000000c" + hex.EncodeToString([]byte("alice@a.test")) +
@@ -64,11 +66,11 @@ func TestSignedBytesGolden(t *testing.T) {
 		})
 	}
 	// The same bytes, written out whole, so a change to the helpers above cannot hide a change.
-	const wholeMessage = "f0706f6c7970726f746f2d63686174206d65737361676520763100112210f47de981150000000c616c69636540612e74657374" +
-		"000000000000002a0000019e70448800000000036e2d310000000b68c3a96c6c6f20f09f918b000000010000001868747470733a2f2f63646e" +
-		"2e612e746573742f312e706e67"
-	const wholeEdit = "f0706f6c7970726f746f2d63686174206564697420763100112210f47de9811501020304050607080000000c616c69636540612e7465" +
-		"7374000000000000002afffffffffffffffe0000000000000000"
+	const wholeMessage = "f0706f6c7970726f746f2d63686174206d6573736167652076310000000006622e74657374112210f47de98115" +
+		"0000000c616c69636540612e74657374000000000000002a0000019e70448800000000036e2d310000000b68c3a96c6c6f20f09f918b" +
+		"000000010000001868747470733a2f2f63646e2e612e746573742f312e706e67"
+	const wholeEdit = "f0706f6c7970726f746f2d6368617420656469742076310000000006622e74657374112210f47de981150102030405060708" +
+		"0000000c616c69636540612e74657374000000000000002afffffffffffffffe0000000000000000"
 	if got := hex.EncodeToString(goldenMessage().Bytes()); got != wholeMessage {
 		t.Errorf("message bytes drifted: %s", got)
 	}
@@ -129,6 +131,7 @@ func TestEveryFieldIsSigned(t *testing.T) {
 
 	msgSig := SignMessage(key, goldenMessage().Bytes())
 	msgCases := map[string]func(*MessageSig){
+		"server":                func(m *MessageSig) { m.Server = "evil.test" },
 		"channel":               func(m *MessageSig) { m.ChannelID++ },
 		"author":                func(m *MessageSig) { m.AuthorFID = "mallory@a.test" },
 		"cert serial":           func(m *MessageSig) { m.CertSerial++ },
@@ -154,6 +157,7 @@ func TestEveryFieldIsSigned(t *testing.T) {
 
 	editSig := SignMessage(key, goldenEdit().Bytes())
 	editCases := map[string]func(*EditSig){
+		"server":      func(e *EditSig) { e.Server = "evil.test" },
 		"channel":     func(e *EditSig) { e.ChannelID++ },
 		"message id":  func(e *EditSig) { e.MessageID++ },
 		"author":      func(e *EditSig) { e.AuthorFID = "mallory@a.test" },

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ type sender struct {
 	auth    string
 	key     ed25519.PrivateKey
 	fid     string
+	server  string // the server's domain, signed with every message: the actors are its own
 	serial  uint64
 	channel uint64
 	queue   chan job // rate mode: the messages due, in schedule order
@@ -43,8 +45,9 @@ const lateAfter = 5 * time.Millisecond
 
 func newSender(b *chatBench, actor int, channel snowflake.ID) *sender {
 	a := &b.w.Actors[actor]
+	_, domain, _ := strings.Cut(a.FID, "@")
 	return &sender{b: b, url: b.w.Server + "/.p2/chat/v1/channels/" + channel.String() + "/messages",
-		auth: "Bearer " + a.Token, key: a.Key, fid: a.FID, serial: a.serial, channel: uint64(channel)}
+		auth: "Bearer " + a.Token, key: a.Key, fid: a.FID, server: domain, serial: a.serial, channel: uint64(channel)}
 }
 
 // send posts message seq, meant to leave at intended (ns since the tool's start).
@@ -63,7 +66,7 @@ func (s *sender) send(ctx context.Context, j job) {
 	nonce := b.runID + "." + strconv.FormatUint(j.seq, 10)
 	content := "p2chat-bench message " + strconv.FormatUint(j.seq, 10)
 	ts := time.Now().UnixMilli()
-	sig := identity.SignMessage(s.key, identity.MessageSig{ChannelID: s.channel, AuthorFID: s.fid, CertSerial: s.serial,
+	sig := identity.SignMessage(s.key, identity.MessageSig{Server: s.server, ChannelID: s.channel, AuthorFID: s.fid, CertSerial: s.serial,
 		TimestampMS: ts, Nonce: nonce, Content: content}.Bytes())
 	// Every string here is plain ASCII without quotes or backslashes, so it needs no escaping.
 	body := make([]byte, 0, 160+len(content))

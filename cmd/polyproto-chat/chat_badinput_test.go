@@ -73,15 +73,23 @@ func TestChatBadInput(t *testing.T) {
 
 	// signed is a message body alice signs properly, so that only the field under test is bad.
 	signed := func(content, nonce string, ts time.Time) string {
-		sig := identity.SignMessage(alice.s.Key, identity.MessageSig{ChannelID: uint64(general), AuthorFID: alice.s.FID.String(),
+		sig := identity.SignMessage(alice.s.Key, identity.MessageSig{Server: "a.test", ChannelID: uint64(general), AuthorFID: alice.s.FID.String(),
 			CertSerial: alice.s.Cert.Serial, TimestampMS: ts.UnixMilli(), Nonce: nonce, Content: content}.Bytes())
 		b, _ := json.Marshal(map[string]any{"content": content, "nonce": nonce, "timestamp": ts.UnixMilli(), "signature": base64.RawURLEncoding.EncodeToString(sig)})
+		return string(b)
+	}
+	// elsewhere is alice's genuine signature, but for a channel of the same id on another server.
+	elsewhere := func() string {
+		now := time.Now()
+		sig := identity.SignMessage(alice.s.Key, identity.MessageSig{Server: "b.test", ChannelID: uint64(general), AuthorFID: alice.s.FID.String(),
+			CertSerial: alice.s.Cert.Serial, TimestampMS: now.UnixMilli(), Nonce: "n-elsewhere", Content: "hi"}.Bytes())
+		b, _ := json.Marshal(map[string]any{"content": "hi", "nonce": "n-elsewhere", "timestamp": now.UnixMilli(), "signature": base64.RawURLEncoding.EncodeToString(sig)})
 		return string(b)
 	}
 	forged := func() string {
 		_, other, _ := ed25519.GenerateKey(nil)
 		now := time.Now()
-		sig := identity.SignMessage(other, identity.MessageSig{ChannelID: uint64(general), AuthorFID: alice.s.FID.String(),
+		sig := identity.SignMessage(other, identity.MessageSig{Server: "a.test", ChannelID: uint64(general), AuthorFID: alice.s.FID.String(),
 			CertSerial: alice.s.Cert.Serial, TimestampMS: now.UnixMilli(), Nonce: "n-forged", Content: "hi"}.Bytes())
 		b, _ := json.Marshal(map[string]any{"content": "hi", "nonce": "n-forged", "timestamp": now.UnixMilli(), "signature": base64.RawURLEncoding.EncodeToString(sig)})
 		return string(b)
@@ -166,6 +174,7 @@ func TestChatBadInput(t *testing.T) {
 		{"alice", "POST", "/channels/" + C + "/messages", signed("hi", "", time.Now()), bad},
 		{"alice", "POST", "/channels/" + C + "/messages", signed("hi", "n-old", time.Now().Add(-time.Hour)), bad},
 		{"alice", "POST", "/channels/" + C + "/messages", forged(), "400 P2_CHAT_BAD_SIGNATURE"},
+		{"alice", "POST", "/channels/" + C + "/messages", elsewhere(), "400 P2_CHAT_BAD_SIGNATURE"},
 		{"alice", "POST", "/channels/" + C + "/messages", `{"content":"hi","nonce":"n","signature":"AAAA"}`, bad},
 		{"alice", "POST", "/channels/" + C + "/messages", `{"content":"hi","nonce":"n","timestamp":1,"signature":"!!"}`, bad},
 		{"alice", "POST", "/channels/" + C + "/messages", `{"content":"hi","nonce":"n","timestamp":"soon","signature":""}`, bad},
