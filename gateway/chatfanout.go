@@ -412,6 +412,14 @@ func guildDispatches(rec *events.RecordedEvent, g *guild.Guild, msg proto.Messag
 		return append(out, addressed{d: chatDispatch(rec, "GUILD_BAN_ADD", map[string]any{"guild_id": gid, "fid": e.GetFid()}), to: with(permissions.BanMembers)})
 	case *eventsv1.MemberUnbanned:
 		return one("GUILD_BAN_REMOVE", map[string]any{"guild_id": gid, "fid": e.GetFid()}, with(permissions.BanMembers))
+	case *eventsv1.InviteCreated:
+		if i, ok := g.Invites[e.GetCode()]; ok {
+			return one("INVITE_CREATE", inviteView(g, i), with(permissions.ManageGuild))
+		}
+	case *eventsv1.InviteRevoked:
+		if i, ok := g.Invites[e.GetCode()]; ok {
+			return one("INVITE_DELETE", map[string]any{"code": i.Code, "guild_id": gid, "channel_id": snowflake.ID(i.ChannelID)}, with(permissions.ManageGuild))
+		}
 	case *eventsv1.MemberNicknameChanged, *eventsv1.MemberRolesChanged:
 		fid := memberOfEvent(msg)
 		if m, ok := g.Members[fid]; ok {
