@@ -259,33 +259,34 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, p account.P
 
 // verifySigned checks sig over b with the key of the caller's session's ID-Cert.
 func (s *Server) verifySigned(ctx context.Context, p account.Principal, b, sig []byte) error {
-	pub, err := s.sessionKey(ctx, p)
+	v, err := s.sessionKey(ctx, p)
 	if err != nil {
 		return err
 	}
-	if err := identity.VerifyMessage(pub, b, sig); err != nil {
+	if err := identity.VerifyMessageWith(v, b, sig); err != nil {
 		return fmt.Errorf("%w (cert serial %d)", errBadSignature, p.Serial)
 	}
 	return nil
 }
 
-// sessionKeys caches the public keys of session certs by FID and serial: a cert never changes,
-// and a revoked one no longer authenticates, so an entry can only be stale for a token that is
-// refused anyway. Bounded: cleared when full.
+// sessionKeys caches the verifiers of session certs' keys by FID and serial: a cert never
+// changes, and a revoked one no longer authenticates, so an entry can only be stale for a token
+// that is refused anyway. A Verifier has the key checked and decoded once, which saves a fifth
+// of each verification. Bounded: cleared when full.
 type sessionKeys struct {
 	mu   sync.Mutex
-	keys map[string]ed25519.PublicKey
+	keys map[string]*identity.Verifier
 }
 
 const maxSessionKeys = 100_000
 
-func (s *Server) sessionKey(ctx context.Context, p account.Principal) (ed25519.PublicKey, error) {
+func (s *Server) sessionKey(ctx context.Context, p account.Principal) (*identity.Verifier, error) {
 	k := p.FID + "\x00" + strconv.FormatUint(p.Serial, 10)
 	s.keys.mu.Lock()
-	pub, ok := s.keys.keys[k]
+	v, ok := s.keys.keys[k]
 	s.keys.mu.Unlock()
 	if ok {
-		return pub, nil
+		return v, nil
 	}
 	rep, err := s.ask(ctx, p.FID, account.CertBySerial{Serial: p.Serial})
 	if err != nil {
@@ -295,13 +296,16 @@ func (s *Server) sessionKey(ctx context.Context, p account.Principal) (ed25519.P
 	if err != nil {
 		return nil, fmt.Errorf("the stored cert of %s serial %d: %w", p.FID, p.Serial, err)
 	}
+	if v, err = identity.NewVerifier(cert.PublicKey); err != nil {
+		return nil, fmt.Errorf("the stored cert of %s serial %d: %w", p.FID, p.Serial, err)
+	}
 	s.keys.mu.Lock()
 	if s.keys.keys == nil || len(s.keys.keys) >= maxSessionKeys {
-		s.keys.keys = map[string]ed25519.PublicKey{}
+		s.keys.keys = map[string]*identity.Verifier{}
 	}
-	s.keys.keys[k] = cert.PublicKey
+	s.keys.keys[k] = v
 	s.keys.mu.Unlock()
-	return cert.PublicKey, nil
+	return v, nil
 }
 
 // target looks up what the history knows of message id for a command about it.
