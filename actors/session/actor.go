@@ -224,7 +224,7 @@ func (a *sessionActor) resume(m Resume) {
 			if frames, ok := h.sent.after(m.S); ok {
 				a.sent, a.last = h.sent, h.last
 				a.setSubs(h.subs)
-				a.emit(nsCore, opResumed, jsonArray(frames))
+				a.emit(nsCore, opResumed, a.encodeList(frames))
 				a.log.Debug("gateway session resumed", "from", m.S, "frames", len(frames))
 				return
 			}
@@ -274,25 +274,23 @@ func (a *sessionActor) replay(after events.Position) {
 		a.closeConn(CloseUnknownError, "could not replay missed events, try again")
 		return
 	}
-	var frames [][]byte
+	// The replayed frames are numbered and kept, but go out only inside op 10.
+	var frames []frame
 	if truncated {
 		a.setSubs(a.subs &^ serviceBit(nsChat))
 		reason, _ := json.Marshal(map[string]string{"reason": "more events were missed than a resume replays; reload over REST and subscribe again"})
-		f := a.cfg.Encoder.Dispatch(nsChat, a.sent.next, eventResyncRequired, 0, false, reason)
-		a.sent.push(f, true)
-		frames = append(frames, f)
+		frames = append(frames, a.sent.push(dispatchFrame(nsChat, eventResyncRequired, 0, false, reason)))
 	} else {
 		a.last = mark{pos: after, part: wholeEvent}
+		frames = make([]frame, 0, len(ds))
 		for _, d := range ds {
-			f := a.encode(d)
-			a.sent.push(f, keep(d.Namespace, d.Op))
-			frames = append(frames, f)
+			frames = append(frames, a.sent.push(frameOf(d)))
 			if d.Namespace == nsChat && d.Cursor != 0 {
 				a.last = a.last.max(markOf(d))
 			}
 		}
 	}
-	a.emit(nsCore, opResumed, jsonArray(frames))
+	a.emit(nsCore, opResumed, a.encodeList(frames))
 	a.log.Debug("gateway session resumed from the log", "cursor", after, "events", len(ds), "truncated", truncated)
 }
 
@@ -303,7 +301,7 @@ func (a *sessionActor) heartbeat(m Heartbeat) {
 		return
 	}
 	a.clock.lastBeat, a.clock.requested = a.cfg.Now(), false
-	a.emit(nsCore, opHeartbeatACK, jsonArray(frames))
+	a.emit(nsCore, opHeartbeatACK, a.encodeList(frames))
 	a.rearm()
 }
 
@@ -360,8 +358,7 @@ func (a *sessionActor) serviceChannel(m ServiceChannel) {
 			rd.Guilds = json.RawMessage("[]")
 		}
 		r := ready{SessionID: a.principal.SessionID, FID: a.principal.FID, Guilds: rd.Guilds, Channels: []struct{}{}, Groups: []struct{}{}}
-		f := a.cfg.Encoder.Dispatch(nsChat, a.sent.next, eventReady, rd.Cursor, true, mustJSON(r))
-		a.push(nsChat, opDispatch, f)
+		a.send(dispatchFrame(nsChat, eventReady, rd.Cursor, true, mustJSON(r)))
 		return
 	}
 	a.emit(nsCore, opServiceChannelACK, mustJSON(ack))
@@ -388,26 +385,19 @@ func (a *sessionActor) deliver(d Dispatch) {
 	if d.Namespace == nsChat && d.Cursor != 0 {
 		a.last = a.last.max(markOf(d))
 	}
-	a.push(d.Namespace, d.Op, a.encode(d))
+	a.send(frameOf(d))
 }
 
-func (a *sessionActor) encode(d Dispatch) []byte {
-	if d.Namespace == nsCore {
-		return a.cfg.Encoder.Frame(nsCore, d.Op, a.sent.next, d.Data)
-	}
-	return a.cfg.Encoder.Dispatch(d.Namespace, a.sent.next, d.Type, d.Cursor, d.Cursor != 0, d.Data)
-}
-
-// emit numbers, records and sends a frame.
+// emit numbers, records and sends a plain frame.
 func (a *sessionActor) emit(namespace string, op int, d []byte) {
-	a.push(namespace, op, a.cfg.Encoder.Frame(namespace, op, a.sent.next, d))
+	a.send(plainFrame(namespace, op, d))
 }
 
-// push records frame f, encoded with s = a.sent.next, and sends it if the connection is up.
-// While the session waits for a Resume, frames are only recorded.
-func (a *sessionActor) push(namespace string, op int, f []byte) {
-	a.sent.push(f, keep(namespace, op))
-	if a.attached && !a.closing && !a.out.Send(f) {
+// send numbers and records f, and encodes and sends it if the connection is up. While the
+// session waits for a Resume, frames are only recorded: they are encoded when re-sent.
+func (a *sessionActor) send(f frame) {
+	f = a.sent.push(f)
+	if a.attached && !a.closing && !a.out.Send(f.encode(a.cfg.Encoder)) {
 		a.closeConn(CloseTimeout, "too slow: the send queue is full")
 	}
 }
@@ -493,15 +483,18 @@ func (a *sessionActor) rearm() {
 	}
 }
 
-// jsonArray joins encoded frames into a JSON array.
-func jsonArray(frames [][]byte) []byte {
+// encodeList encodes kept frames again, with their own s, as a JSON array (the "d" of op 7 and
+// op 10): byte for byte what they were when first sent.
+func (a *sessionActor) encodeList(frames []frame) []byte {
+	enc := make([][]byte, len(frames))
 	n := 2
-	for _, f := range frames {
-		n += len(f) + 1
+	for i := range frames {
+		enc[i] = frames[i].encode(a.cfg.Encoder)
+		n += len(enc[i]) + 1
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '[')
-	for i, f := range frames {
+	for i, f := range enc {
 		if i > 0 {
 			b = append(b, ',')
 		}

@@ -29,7 +29,11 @@ type Dispatch struct {
 	// several things to one reader (a member removed and, to a moderator, a ban added), and
 	// all of them are news, though they share a cursor.
 	Part int
-	Data json.RawMessage // the payload ("d" of core frames, the inner "d" of chat frames)
+	// Data is the payload ("d" of core frames, the inner "d" of chat frames). It is read-only
+	// once delivered: every session it reaches keeps this slice, not a copy, to encode the frame
+	// again for a re-send, so one payload serves all of them. A producer must not change or reuse
+	// it, and should not slice it out of a larger buffer, which would then be kept alive.
+	Data json.RawMessage
 }
 
 // Replayer finds what an actor missed since a chat cursor (the lead implements it over the

@@ -21,16 +21,66 @@ import (
 // number but are not kept: an ACK never carries op 7 (core 3.2), the frames inside op 10 are kept
 // on their own, and a stale op 11 asks for nothing. Keeping only the rest is what lets an idle
 // connection that heartbeats for hours hold a handful of frames instead of 1,024 ACKs.
+//
+// Frames are kept as what it takes to encode them (frame), not as their bytes: the payload is
+// the one slice every session that got the dispatch shares, so a kept frame costs a fixed 80
+// bytes whatever its size, and a re-send is encoded again from the same inputs, byte for byte
+// what went out the first time. A heartbeat releases the frames it reports as received (ack).
 type window struct {
-	size uint64 // how many of the last sequence numbers are remembered
-	next uint64 // s of the next frame
-	kept []kept // re-sendable frames with s >= low(), oldest first
+	size uint64  // how many of the last sequence numbers are remembered
+	next uint64  // s of the next frame
+	kept []frame // re-sendable frames with s >= low(), oldest first
+	// released marks, by s mod size, the frames of the last size that were kept and then released
+	// by a heartbeat, to tell them from the frames never kept (ACKs and the like): an except
+	// naming one of those re-sends nothing, an except naming a released frame closes with 4007.
+	// nil until something is released.
+	released []uint64
 }
 
-type kept struct {
-	s     uint64
-	frame []byte
+// frame is a server frame as what it takes to encode it: Encoder.Dispatch (a service dispatch)
+// or Encoder.Frame of these fields gives the same bytes each time. data is shared, never copied
+// or changed: it is the Dispatch's payload, read-only once delivered, or one the session made.
+type frame struct {
+	data       []byte          // the payload: "d" of a core frame, the inner "d" of a dispatch
+	namespace  string          // "n"
+	event      string          // dispatches: "t"
+	s          uint64          // set by window.push
+	cursor     events.Position // dispatches: "c", when withCursor
+	op         int32           // core frames: "op" (opcodes are 0-65535, core 3.2); dispatches are op 0
+	dispatch   bool            // a service dispatch {"t", "c", "d"} rather than a plain frame
+	withCursor bool
 }
+
+// plainFrame is {"n": namespace, "op": op, "d": d}.
+func plainFrame(namespace string, op int, d []byte) frame {
+	return frame{namespace: namespace, op: int32(op), data: d}
+}
+
+// dispatchFrame is a service dispatch (op 0) {"t": event, "c": cursor, "d": d}; "c" only with
+// withCursor.
+func dispatchFrame(namespace, event string, cursor events.Position, withCursor bool, d []byte) frame {
+	return frame{namespace: namespace, op: opDispatch, dispatch: true, event: event, cursor: cursor, withCursor: withCursor, data: d}
+}
+
+// frameOf is the frame a delivered dispatch makes: a core frame, or a service dispatch whose
+// "c" is its cursor (none when 0).
+func frameOf(d Dispatch) frame {
+	if d.Namespace == nsCore {
+		return plainFrame(nsCore, d.Op, d.Data)
+	}
+	return dispatchFrame(d.Namespace, d.Type, d.Cursor, d.Cursor != 0, d.Data)
+}
+
+// encode writes f in the wire format; the same frame always gives the same bytes.
+func (f *frame) encode(e Encoder) []byte {
+	if f.dispatch {
+		return e.Dispatch(f.namespace, f.s, f.event, f.cursor, f.withCursor, f.data)
+	}
+	return e.Frame(f.namespace, int(f.op), f.s, f.data)
+}
+
+// keep says whether f is remembered for sending again.
+func (f *frame) keep() bool { return keep(f.namespace, int(f.op)) }
 
 func newWindow(size int) *window { return &window{size: uint64(max(size, 1))} }
 
@@ -42,16 +92,19 @@ func (w *window) low() uint64 {
 	return w.next - w.size
 }
 
-// push records frame as sent with s = w.next (which the caller encoded into it) and advances.
-func (w *window) push(frame []byte, keep bool) {
-	if keep {
-		w.kept = append(w.kept, kept{s: w.next, frame: frame})
+// push numbers f with s = w.next, records it if it is kept (frame.keep), advances, and returns
+// it numbered, for the caller to encode.
+func (w *window) push(f frame) frame {
+	f.s = w.next
+	if f.keep() {
+		w.kept = append(w.kept, f)
 	}
+	w.setReleased(f.s, false) // a new frame in the slot of one size ago
 	w.next++
 	low := w.low()
 	i := 0
 	for i < len(w.kept) && w.kept[i].s < low {
-		w.kept[i].frame = nil
+		w.kept[i] = frame{} // let the payload go
 		i++
 	}
 	// Reslicing from the front is an amortised queue: append copies only the live part when
@@ -59,28 +112,30 @@ func (w *window) push(frame []byte, keep bool) {
 	if w.kept = w.kept[i:]; len(w.kept) == 0 {
 		w.kept = nil
 	}
+	return f
 }
 
-// frame is the kept frame with sequence s, if any.
-func (w *window) frame(s uint64) ([]byte, bool) {
+// find is the kept frame with sequence s, if any.
+func (w *window) find(s uint64) (frame, bool) {
 	i := sort.Search(len(w.kept), func(i int) bool { return w.kept[i].s >= s })
 	if i < len(w.kept) && w.kept[i].s == s {
-		return w.kept[i].frame, true
+		return w.kept[i], true
 	}
-	return nil, false
+	return frame{}, false
 }
 
 // after returns the kept frames with s > last, oldest first. ok is false when the client claims
 // a frame that was never sent, or when frames after last are no longer remembered.
-func (w *window) after(last uint64) (frames [][]byte, ok bool) {
+//
+// Frames a heartbeat acknowledged are left out: the client has them. A client resumes from the
+// last s below which it misses nothing, and every frame it reported missing (except) is still
+// kept, so what it lacks after last is all here.
+func (w *window) after(last uint64) (frames []frame, ok bool) {
 	if last >= w.next || last+1 < w.low() {
 		return nil, false
 	}
 	i := sort.Search(len(w.kept), func(i int) bool { return w.kept[i].s > last })
-	for _, k := range w.kept[i:] {
-		frames = append(frames, k.frame)
-	}
-	return frames, true
+	return slices.Clone(w.kept[i:]), true
 }
 
 // errSequence is a heartbeat that names frames the server did not send or no longer has: close
@@ -88,8 +143,12 @@ func (w *window) after(last uint64) (frames [][]byte, ok bool) {
 var errSequence = errors.New("invalid sequence numbers")
 
 // ack checks a heartbeat against what was sent and returns the frames of its except list to send
-// again, oldest first, each once.
-func (w *window) ack(hb Heartbeat) ([][]byte, error) {
+// again, oldest first, each once. The frames it reports as received (from..to but except) are
+// released: the client has them, so neither an except nor a Resume needs them again. Frames
+// below from stay until they leave the window: the heartbeat does not say the client has them
+// (one it asked for before may still be on its way in an ACK). A heartbeat that fails releases
+// nothing (4007 is resumable).
+func (w *window) ack(hb Heartbeat) ([]frame, error) {
 	if !hb.HasRange {
 		if len(hb.Except) > 0 {
 			return nil, fmt.Errorf("%w: except without from and to", errSequence)
@@ -102,13 +161,13 @@ func (w *window) ack(hb Heartbeat) ([][]byte, error) {
 	case hb.To >= w.next:
 		return nil, fmt.Errorf("%w: to %d, but the last frame sent is %d", errSequence, hb.To, int64(w.next)-1)
 	}
-	if len(hb.Except) == 0 {
-		return nil, nil
+	except := hb.Except
+	if len(except) > 1 {
+		except = slices.Clone(except)
+		slices.Sort(except)
+		except = slices.Compact(except)
 	}
-	except := slices.Clone(hb.Except)
-	slices.Sort(except)
-	except = slices.Compact(except)
-	var frames [][]byte
+	var frames []frame
 	for _, s := range except {
 		if s < hb.From || s > hb.To {
 			return nil, fmt.Errorf("%w: except %d is outside %d..%d", errSequence, s, hb.From, hb.To)
@@ -116,11 +175,67 @@ func (w *window) ack(hb Heartbeat) ([][]byte, error) {
 		if s < w.low() {
 			return nil, fmt.Errorf("%w: frame %d is no longer kept (only the last %d are)", errSequence, s, w.size)
 		}
-		if f, ok := w.frame(s); ok {
+		if f, ok := w.find(s); ok {
 			frames = append(frames, f)
+		} else if w.isReleased(s) {
+			return nil, fmt.Errorf("%w: frame %d is no longer kept (an earlier heartbeat acknowledged it)", errSequence, s)
 		} // else an ACK, Resumed or Heartbeat Request: nothing to send again
 	}
+	w.release(hb.From, hb.To, except)
 	return frames, nil
+}
+
+// release drops the kept frames from..to but those in except (sorted).
+func (w *window) release(from, to uint64, except []uint64) {
+	lo := sort.Search(len(w.kept), func(i int) bool { return w.kept[i].s >= from })
+	hi := lo + sort.Search(len(w.kept)-lo, func(i int) bool { return w.kept[lo+i].s > to })
+	if lo == hi {
+		return
+	}
+	j, e := lo, 0
+	for i := lo; i < hi; i++ {
+		s := w.kept[i].s
+		for e < len(except) && except[e] < s {
+			e++
+		}
+		if e < len(except) && except[e] == s {
+			w.kept[j] = w.kept[i] // asked for again: still missing
+			j++
+			continue
+		}
+		w.setReleased(s, true)
+	}
+	n := copy(w.kept[j:], w.kept[hi:])
+	clear(w.kept[j+n:]) // let the payloads go
+	w.kept = w.kept[:j+n]
+	// Most of a busy window goes at each heartbeat: a mostly empty array is let go too.
+	switch {
+	case len(w.kept) == 0:
+		w.kept = nil
+	case len(w.kept) <= cap(w.kept)/4:
+		w.kept = slices.Clone(w.kept)
+	}
+}
+
+func (w *window) setReleased(s uint64, on bool) {
+	if w.released == nil {
+		if !on {
+			return
+		}
+		w.released = make([]uint64, (w.size+63)/64)
+	}
+	i := s % w.size
+	if on {
+		w.released[i/64] |= 1 << (i % 64)
+	} else {
+		w.released[i/64] &^= 1 << (i % 64)
+	}
+}
+
+// isReleased: frame s, within the window, was kept and a heartbeat released it.
+func (w *window) isReleased(s uint64) bool {
+	i := s % w.size
+	return w.released != nil && w.released[i/64]&(1<<(i%64)) != 0
 }
 
 // keep says whether frames of this core opcode are remembered for sending again (see window).

@@ -7,15 +7,18 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
 )
 
 // sent builds a window of size whose frames 0..n-1 went out; frames with s in skip were not kept
-// (ACKs). Frame s is the string "f<s>".
+// (ACKs). Frame s has the payload "f<s>".
 func sent(size, n int, skip ...uint64) *window {
 	w := newWindow(size)
 	for s := uint64(0); s < uint64(n); s++ {
-		w.push([]byte(fmt.Sprintf("f%d", s)), !contains(skip, s))
+		op := 3
+		if contains(skip, s) {
+			op = opHeartbeatACK
+		}
+		w.push(plainFrame(nsCore, op, []byte(fmt.Sprintf("f%d", s))))
 	}
 	return w
 }
@@ -29,10 +32,15 @@ func contains(xs []uint64, x uint64) bool {
 	return false
 }
 
-func names(frames [][]byte) []string {
+// names are the payloads of frames, checked against their s.
+func names(frames []frame) []string {
 	out := []string{}
 	for _, f := range frames {
-		out = append(out, string(f))
+		name := string(f.data)
+		if want := fmt.Sprintf("f%d", f.s); name != want {
+			name += " (s=" + fmt.Sprint(f.s) + ")"
+		}
+		out = append(out, name)
 	}
 	return out
 }
@@ -42,26 +50,18 @@ func TestWindowKeepsTheLastFrames(t *testing.T) {
 	if w.next != 10 || w.low() != 6 {
 		t.Fatalf("next %d low %d, want 10 and 6", w.next, w.low())
 	}
-	if diff := cmp.Diff([]string{"f6", "f8", "f9"}, names(kept2frames(w.kept))); diff != "" {
+	if diff := cmp.Diff([]string{"f6", "f8", "f9"}, names(w.kept)); diff != "" {
 		t.Fatalf("kept (-want +got):\n%s", diff)
 	}
-	if _, ok := w.frame(5); ok {
+	if _, ok := w.find(5); ok {
 		t.Fatal("frame 5 is older than the window")
 	}
-	if f, ok := w.frame(8); !ok || string(f) != "f8" {
-		t.Fatalf("frame 8: %q %v", f, ok)
+	if f, ok := w.find(8); !ok || string(f.data) != "f8" || f.s != 8 {
+		t.Fatalf("frame 8: %+v %v", f, ok)
 	}
 	if len(sent(4, 0).kept) != 0 || sent(1024, 3).low() != 0 {
 		t.Fatal("a young window starts at 0")
 	}
-}
-
-func kept2frames(ks []kept) [][]byte {
-	var out [][]byte
-	for _, k := range ks {
-		out = append(out, k.frame)
-	}
-	return out
 }
 
 // TestWindowAfter is the same-process Resume: the frames after the client's last s.
@@ -137,7 +137,7 @@ func TestHeartbeatAck(t *testing.T) {
 	}
 }
 
-func namesOrNil(frames [][]byte) []string {
+func namesOrNil(frames []frame) []string {
 	if len(frames) == 0 {
 		return nil
 	}
