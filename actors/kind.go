@@ -52,13 +52,12 @@ func (o KindOptions) withDefaults() KindOptions {
 // Kind is a family of actors addressed by id (every channel, every group, ...), all children of
 // one supervising parent actor.
 type Kind struct {
-	name     string
-	produce  Producer
-	opts     KindOptions
-	log      *slog.Logger
-	root     *actor.RootContext
-	pid      *actor.PID
-	dispatch actor.Dispatcher
+	name    string
+	produce Producer
+	opts    KindOptions
+	log     *slog.Logger
+	root    *actor.RootContext
+	pid     *actor.PID
 
 	closed   atomic.Bool
 	done     chan struct{} // closed when the parent has stopped
@@ -79,15 +78,14 @@ func (s *System) Kind(name string, produce Producer, opts KindOptions) (*Kind, e
 		return nil, fmt.Errorf("kind %s is already registered", name)
 	}
 	k := &Kind{
-		dispatch: s.dispatch,
-		name:     name,
-		produce:  produce,
-		opts:     opts.withDefaults(),
-		log:      s.log.With("kind", name),
-		root:     s.actors.Root,
-		done:     make(chan struct{}),
+		name:    name,
+		produce: produce,
+		opts:    opts.withDefaults(),
+		log:     s.log.With("kind", name),
+		root:    s.actors.Root,
+		done:    make(chan struct{}),
 	}
-	pid, err := s.actors.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newParent(k) }, actor.WithDispatcher(s.dispatch)), "kind-"+name)
+	pid, err := s.actors.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newParent(k) }), "kind-"+name)
 	if err != nil {
 		return nil, fmt.Errorf("kind %s: spawn parent: %w", name, err)
 	}

@@ -85,7 +85,7 @@ func (p *parent) spawn(ctx actor.Context, id string) (*child, error) {
 	}
 	a := &activation{id: id, produce: p.k.produce, idleAfter: p.k.opts.IdleTimeout, next: inner}
 	p.gen++
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(a.incarnate, actor.WithDispatcher(p.k.dispatch)), fmt.Sprintf("%s$%d", id, p.gen))
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(a.incarnate), fmt.Sprintf("%s$%d", id, p.gen))
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: spawn: %w", p.k.name, id, err)
 	}

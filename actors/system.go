@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -22,9 +21,8 @@ type Config struct {
 
 // System owns one protoactor ActorSystem and the kinds registered on it.
 type System struct {
-	actors   *actor.ActorSystem
-	log      *slog.Logger
-	dispatch *warmDispatcher
+	actors *actor.ActorSystem
+	log    *slog.Logger
 
 	mu     sync.Mutex
 	kinds  []*Kind
@@ -42,20 +40,14 @@ func NewSystem(cfg Config) *System {
 	if level == nil {
 		level = slog.LevelWarn
 	}
-	libLog := slog.New(minLevel{min: level, next: log.Handler()}).With("lib", "protoactor")
+	runtime := slog.New(minLevel{min: level, next: log.Handler()}).With("lib", "protoactor")
 	as := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return libLog }),
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return runtime }),
 		// A request to a stopped actor is answered with ErrDeadLetter; logging it as well is noise.
 		actor.WithDeadLetterRequestLogging(false),
 	)
-	// Four warm goroutines per core: enough that a busy node rarely starts one, few enough to
-	// cost nothing when idle.
-	return &System{actors: as, log: log, names: map[string]bool{}, dispatch: newWarmDispatcher(4*runtime.GOMAXPROCS(0), 300)}
+	return &System{actors: as, log: log, names: map[string]bool{}}
 }
-
-// Dispatcher runs the mailboxes of the system's actors; actors spawned outside a Kind (gateway
-// sessions) should use it too: actor.WithDispatcher(sys.Dispatcher()).
-func (s *System) Dispatcher() actor.Dispatcher { return s.dispatch }
 
 // Actors is the underlying protoactor system, for actors that are not spawned through a Kind
 // (for example one session actor per gateway connection).
@@ -90,7 +82,6 @@ func (s *System) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.actors.Shutdown()
-	s.dispatch.stop()
 	if len(late) > 0 {
 		return fmt.Errorf("shutdown: %w: %w", errors.Join(late...), ctx.Err())
 	}

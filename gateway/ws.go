@@ -99,7 +99,7 @@ func NewWS(edge *Server, cfg WSConfig) (*WS, error) {
 		log = edge.log
 	}
 	sessions, err := session.NewRegistry(session.Config{
-		Actors: cfg.Actors.Actors(), Dispatcher: cfg.Actors.Dispatcher(), Auth: tokenAuth{edge}, Replayer: cfg.Replayer, Encoder: codec{}, Logger: log,
+		Actors: cfg.Actors.Actors(), Auth: tokenAuth{edge}, Replayer: cfg.Replayer, Encoder: codec{}, Logger: log,
 		HeartbeatInterval: cfg.HeartbeatInterval, IdentifyTimeout: cfg.IdentifyTimeout, ResumeWindow: cfg.ResumeWindow,
 		ResumeLimit: cfg.ResumeLimit, KeepFrames: cfg.KeepFrames, Now: cfg.Now,
 	})

@@ -15,13 +15,11 @@ import (
 // Config is what the sessions of one node share. Zero durations and limits pick the defaults of
 // docs/PROTOCOL.md section 4.
 type Config struct {
-	Actors *actor.ActorSystem // where session actors live (actors.System.Actors())
-	// Dispatcher runs the session actors' mailboxes (actors.System.Dispatcher()); nil: protoactor's.
-	Dispatcher actor.Dispatcher
-	Auth       Authenticator
-	Replayer   Replayer
-	Encoder    Encoder
-	Logger     *slog.Logger
+	Actors   *actor.ActorSystem // where session actors live (actors.System.Actors())
+	Auth     Authenticator
+	Replayer Replayer
+	Encoder  Encoder
+	Logger   *slog.Logger
 
 	HeartbeatInterval time.Duration // zero: 30 s
 	IdentifyTimeout   time.Duration // from Hello to Identify or Resume; zero: 10 s
@@ -116,11 +114,7 @@ func (r *Ref) Tell(msg any) { r.root.Send(r.pid, msg) }
 func (r *Registry) Start(out Outbox) *Ref {
 	a := &sessionActor{reg: r, cfg: &r.cfg, out: out, log: r.cfg.Logger, sent: newWindow(r.cfg.KeepFrames), attached: true,
 		clock: clock{interval: r.cfg.HeartbeatInterval, resumeWindow: r.cfg.ResumeWindow}}
-	var opts []actor.PropsOption
-	if r.cfg.Dispatcher != nil {
-		opts = append(opts, actor.WithDispatcher(r.cfg.Dispatcher))
-	}
-	pid := r.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }, opts...))
+	pid := r.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
 	return &Ref{root: r.root, pid: pid}
 }
 
