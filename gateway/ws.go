@@ -146,11 +146,13 @@ func (w *WS) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		writeJSON(rw, http.StatusServiceUnavailable, ErrorBody{Code: "P2_CORE_UNAVAILABLE", Message: "the server is shutting down"})
 		return
 	}
-	ws, err := w.upgrader.Upgrade(rw, r, nil)
+	cw := &corkingWriter{ResponseWriter: rw}
+	ws, err := w.upgrader.Upgrade(cw, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
 	c := newConn(w, ws)
+	c.cork = cw.conn
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()

@@ -27,6 +27,7 @@ import (
 type conn struct {
 	w    *WS
 	ws   *websocket.Conn
+	cork *corkConn // the TCP connection under ws, for writing queued frames together
 	sess *session.Ref
 
 	mu     sync.Mutex
@@ -262,6 +263,13 @@ func (c *conn) writeLoop() {
 			return
 		}
 		f, ok := c.popLocked()
+		var more [][]byte
+		if ok && len(c.queue) > 0 && c.cork != nil {
+			more, c.queue = c.queue[:min(len(c.queue), maxBatch-1)], c.queue[min(len(c.queue), maxBatch-1):]
+			if len(c.queue) == 0 {
+				c.queue = nil
+			}
+		}
 		ping := c.pingDue
 		c.pingDue = false
 		if !ok && !ping {
@@ -296,11 +304,33 @@ func (c *conn) writeLoop() {
 		}
 		if ok {
 			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+			if err := c.writeFrames(f, more); err != nil {
 				c.writeFailed(err)
 			}
 		}
 	}
+}
+
+// maxBatch bounds the frames written in one system call.
+const maxBatch = 64
+
+// writeFrames writes f, then more in the same system call when there are more.
+func (c *conn) writeFrames(f []byte, more [][]byte) error {
+	if len(more) == 0 {
+		return c.ws.WriteMessage(websocket.TextMessage, f)
+	}
+	c.cork.cork()
+	err := c.ws.WriteMessage(websocket.TextMessage, f)
+	for _, m := range more {
+		if err != nil {
+			break
+		}
+		err = c.ws.WriteMessage(websocket.TextMessage, m)
+	}
+	if uerr := c.cork.uncork(); err == nil {
+		err = uerr
+	}
+	return err
 }
 
 // writeFailed: a client that does not take a frame within WriteTimeout is too slow (4009, by
