@@ -195,7 +195,10 @@ func (c *Client) Connect(ctx context.Context, s *Session, opts GatewayOptions) (
 // after a Final Closed event, or after Close.
 func (g *Gateway) Events() <-chan Event { return g.events }
 
-// Cursor is the last chat cursor delivered: where a Resume continues from the event log.
+// Cursor is the chat cursor of the last dispatch put on Events: where a Resume continues from
+// the event log. Dispatches still unread on Events are behind it, so a program that stops
+// before reading them and resumes from here later does not get them again; such a program
+// keeps the cursor of the last Dispatch it handled (Dispatch.Cursor) instead.
 func (g *Gateway) Cursor() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
