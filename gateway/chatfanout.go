@@ -547,6 +547,14 @@ func (c *ChatEvents) Typing(guildID, ch uint64, fid string, at time.Time) {
 	}
 }
 
+// CaughtUp reports whether the fan-out has loaded every guild and follows the log live; until
+// then READY waits and the node is not ready (/readyz).
+func (c *ChatEvents) CaughtUp() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.caughtUp
+}
+
 // WaitFor returns once the fan-out has applied the log up to pos, or ctx ends.
 func (c *ChatEvents) WaitFor(ctx context.Context, pos events.Position) error {
 	for {

@@ -308,13 +308,18 @@ func (s *Server) serveDebug(ctx context.Context) {
 	}
 }
 
-// readyz is ready when the store answers and every projection has caught up with the log.
+// readyz is ready when the store answers, the chat fan-out has loaded every guild and every
+// projection has caught up with the log.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	// A read of a stream that never exists is the cheapest round trip every store has.
 	if _, err := s.store.ReadStream(ctx, "readyz-probe", events.Forwards, 0, 1); !errors.Is(err, events.ErrStreamNotFound) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "STORE_UNAVAILABLE", Message: fmt.Sprintf("event store: %v", err)})
+		return
+	}
+	if !s.chat.CaughtUp() {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "CHAT_FANOUT_LOADING", Message: "the chat fan-out is still loading the guilds from the event log"})
 		return
 	}
 	if !s.runner.CaughtUp() {
