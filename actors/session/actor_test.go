@@ -338,3 +338,42 @@ func TestSessionEndsWithItsCredentials(t *testing.T) {
 		t.Fatalf("closed with %d, want 4004", out.closeCode())
 	}
 }
+
+// TestDeliveriesKeepOrder: deliveries go straight to an idle session and through the mailbox
+// to a busy one; either way none is lost or overtakes another, while the connection's own
+// frames (heartbeats) arrive at the same time.
+func TestDeliveriesKeepOrder(t *testing.T) {
+	reg := newRegistry(t, replayer{head: 1})
+	ref, out := identified(t, reg, "alice")
+	ref.Tell(ServiceChannel{Action: "subscribe", Service: "chat"})
+	out.expect(t, "core", opServiceChannelACK)
+	out.expect(t, "chat", opDispatch) // READY at cursor 1
+	const n = 2000
+	done := make(chan struct{})
+	go func() { // keeps the session busy now and then
+		defer close(done)
+		for range 200 {
+			ref.Tell(Heartbeat{})
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	for i := range n {
+		reg.Deliver("alice@a.test", Dispatch{Namespace: "chat", Type: "MESSAGE_CREATE", Cursor: events.Position(i + 2), Data: json.RawMessage(`{}`)})
+	}
+	<-done
+	next := events.Position(2)
+	for next < n+2 {
+		w := out.next(t)
+		if w.N != "chat" {
+			continue // a heartbeat ACK
+		}
+		var d struct{ C string }
+		if err := json.Unmarshal(w.D, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.C != strconv.FormatUint(uint64(next), 10) {
+			t.Fatalf("got cursor %s, want %d", d.C, next)
+		}
+		next++
+	}
+}

@@ -79,6 +79,7 @@ type Registry struct {
 type entry struct {
 	fid, sessionID string
 	pid            *actor.PID
+	a              *sessionActor
 	subs           atomic.Uint32
 	detached       atomic.Bool
 }
@@ -101,21 +102,22 @@ func NewRegistry(cfg Config) (*Registry, error) {
 
 // Ref is how a connection talks to its session.
 type Ref struct {
-	root *actor.RootContext
-	pid  *actor.PID
+	a *sessionActor
 }
 
 // Tell hands the session a client frame (Identify, Resume, Heartbeat, ServiceChannel, Unknown)
 // or Disconnected. It never blocks.
-func (r *Ref) Tell(msg any) { r.root.Send(r.pid, msg) }
+func (r *Ref) Tell(msg any) { r.a.post(msg) }
 
 // Start spawns the session of a new connection. It sends Hello at once and owns everything the
 // connection sends from then on.
 func (r *Registry) Start(out Outbox) *Ref {
 	a := &sessionActor{reg: r, cfg: &r.cfg, out: out, log: r.cfg.Logger, sent: newWindow(r.cfg.KeepFrames), attached: true,
 		clock: clock{interval: r.cfg.HeartbeatInterval, resumeWindow: r.cfg.ResumeWindow}}
+	// Set before the Ref exists, so every post (the first is the Identify) finds the mailbox.
 	pid := r.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
-	return &Ref{root: r.root, pid: pid}
+	a.box.Store(pid)
+	return &Ref{a: a}
 }
 
 // Deliver sends d to every session of fid that is subscribed to d's namespace ("core": all).
@@ -139,7 +141,9 @@ func (r *Registry) deliver(fid, except string, d Dispatch) {
 	for _, e := range r.byFID[fid] {
 		if e.sessionID != except || except == "" {
 			if bit == 0 || e.subs.Load()&bit != 0 {
-				r.root.Send(e.pid, d)
+				if !e.a.tryDeliver(d) {
+					e.a.post(d)
+				}
 			}
 		}
 	}
@@ -159,7 +163,7 @@ func (r *Registry) Close(fid, sessionID string, code int, reason string) {
 	defer r.mu.RUnlock()
 	for _, e := range r.byFID[fid] {
 		if sessionID == "" || e.sessionID == sessionID {
-			r.root.Send(e.pid, closeRequest{code: code, reason: reason})
+			e.a.post(closeRequest{code: code, reason: reason})
 		}
 	}
 }
