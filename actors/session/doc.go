@@ -5,11 +5,8 @@
 // (Identify, Resume, Heartbeat, ServiceChannel, ...); the session decides, numbers every frame
 // the connection sends (s), keeps the last 1,024 of them for a heartbeat's except list and for
 // Resume (as what it takes to encode them again, until a heartbeat reports them received), and
-// hands them to the connection's Outbox, whose writer goroutine puts them on the wire. Fan-out
-// sources (the account actors' core events, the gateway's chat fan-out) reach an actor's sessions
-// through the Registry (Deliver, DeliverExcept, Close). A delivery to an idle session with an
-// empty mailbox is handled at once on the deliverer's goroutine, under the session's lock;
-// otherwise it goes through the mailbox like every other message, so nothing overtakes anything.
+// hands them to the connection's Outbox, whose writer goroutine puts them on the wire. Fan-out sources (account events now, channel and group actors later) reach an actor's
+// sessions through the Registry (Deliver, DeliverExcept, Close).
 //
 // Unlike the other actor packages this one is not event-sourced: a session lives as long as its
 // connection, plus a resume window after the connection drops. What it must survive a restart
