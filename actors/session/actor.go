@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -28,14 +26,6 @@ type sessionActor struct {
 	out Outbox
 	log *slog.Logger
 
-	// mu guards everything below. Receive holds it while it runs; a delivery may also take it
-	// directly (tryDeliver) instead of going through the mailbox.
-	mu sync.Mutex
-	// queued counts messages posted to the mailbox (post) and not yet handled: while any are, a
-	// delivery goes the same way, so nothing overtakes anything sent before it.
-	queued atomic.Int32
-	box    atomic.Pointer[actor.PID] // the mailbox, set once at spawn, for post
-
 	self    *actor.PID
 	started bool
 	timer   *time.Timer
@@ -53,29 +43,8 @@ type sessionActor struct {
 	stopping bool
 }
 
-// post sends msg to the session's mailbox. Every message to a session goes through here, so
-// that queued knows whether the mailbox is empty.
-func (a *sessionActor) post(msg any) {
-	a.queued.Add(1)
-	a.reg.root.Send(a.box.Load(), msg)
-}
-
-// posted reports whether msg came through post (protoactor's own lifecycle messages do not).
-func posted(msg any) bool {
-	switch msg.(type) {
-	case Identify, Resume, Heartbeat, ServiceChannel, Unknown, Dispatch, closeRequest, Disconnected, tick, takeover:
-		return true
-	}
-	return false
-}
-
 func (a *sessionActor) Receive(ctx actor.Context) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	msg := ctx.Message()
-	if posted(msg) {
-		a.queued.Add(-1)
-	}
 	if _, ok := msg.(*actor.Stopped); ok {
 		a.stopped()
 		return
@@ -131,7 +100,8 @@ func (a *sessionActor) start(ctx actor.Context) {
 	a.started, a.self = true, ctx.Self()
 	now := a.cfg.Now()
 	a.clock.identifyBy = now.Add(a.cfg.IdentifyTimeout)
-	a.timer = time.AfterFunc(a.cfg.IdentifyTimeout, func() { a.post(tick{}) })
+	root, self := a.reg.root, a.self
+	a.timer = time.AfterFunc(a.cfg.IdentifyTimeout, func() { root.Send(self, tick{}) })
 	a.emit(nsCore, opHello, a.reg.hello)
 }
 
@@ -184,7 +154,7 @@ func (a *sessionActor) identify(m Identify) {
 // revoked" answer runs out, as a REST request with the token would.
 func (a *sessionActor) identified(p account.Principal, token string) {
 	a.principal = p
-	a.entry = &entry{fid: p.FID, sessionID: p.SessionID, pid: a.self, a: a}
+	a.entry = &entry{fid: p.FID, sessionID: p.SessionID, pid: a.self}
 	a.log = a.cfg.Logger.With("fid", p.FID, "session_id", p.SessionID)
 	a.clock.identified, a.clock.lastBeat, a.clock.certEnd = true, a.cfg.Now(), p.NotAfter
 	a.recheckAfter(p, token)
@@ -270,7 +240,7 @@ func (a *sessionActor) resume(m Resume) {
 // takeOver asks the old session for its state; it stops once it has answered.
 func (a *sessionActor) takeOver(old *entry) (handover, bool) {
 	reply := make(chan handover, 1)
-	old.a.post(takeover{reply: reply})
+	a.reg.root.Send(old.pid, takeover{reply: reply})
 	t := time.NewTimer(takeoverTimeout)
 	defer t.Stop()
 	select {
@@ -403,23 +373,6 @@ func (a *sessionActor) unknown(m Unknown) {
 	default:
 		a.closeConn(CloseInvalidPayload, "not subscribed to namespace "+m.Namespace)
 	}
-}
-
-// tryDeliver delivers d at once, on the caller's goroutine, when the session is idle and has no
-// dispatch waiting in its mailbox: a mailbox run per delivery (a goroutine, a stack to grow)
-// was the largest cost of fan-out. It reports false when d must go through the mailbox.
-func (a *sessionActor) tryDeliver(d Dispatch) bool {
-	if a.queued.Load() != 0 || !a.mu.TryLock() {
-		return false
-	}
-	defer a.mu.Unlock()
-	if a.queued.Load() != 0 || !a.started { // Started is still on its way
-		return false
-	}
-	if !a.stopping {
-		a.deliver(d)
-	}
-	return true
 }
 
 func (a *sessionActor) deliver(d Dispatch) {

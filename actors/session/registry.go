@@ -79,7 +79,6 @@ type Registry struct {
 type entry struct {
 	fid, sessionID string
 	pid            *actor.PID
-	a              *sessionActor
 	subs           atomic.Uint32
 	detached       atomic.Bool
 }
@@ -102,22 +101,21 @@ func NewRegistry(cfg Config) (*Registry, error) {
 
 // Ref is how a connection talks to its session.
 type Ref struct {
-	a *sessionActor
+	root *actor.RootContext
+	pid  *actor.PID
 }
 
 // Tell hands the session a client frame (Identify, Resume, Heartbeat, ServiceChannel, Unknown)
 // or Disconnected. It never blocks.
-func (r *Ref) Tell(msg any) { r.a.post(msg) }
+func (r *Ref) Tell(msg any) { r.root.Send(r.pid, msg) }
 
 // Start spawns the session of a new connection. It sends Hello at once and owns everything the
 // connection sends from then on.
 func (r *Registry) Start(out Outbox) *Ref {
 	a := &sessionActor{reg: r, cfg: &r.cfg, out: out, log: r.cfg.Logger, sent: newWindow(r.cfg.KeepFrames), attached: true,
 		clock: clock{interval: r.cfg.HeartbeatInterval, resumeWindow: r.cfg.ResumeWindow}}
-	// Set before the Ref exists, so every post (the first is the Identify) finds the mailbox.
 	pid := r.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
-	a.box.Store(pid)
-	return &Ref{a: a}
+	return &Ref{root: r.root, pid: pid}
 }
 
 // Deliver sends d to every session of fid that is subscribed to d's namespace ("core": all).
@@ -141,9 +139,7 @@ func (r *Registry) deliver(fid, except string, d Dispatch) {
 	for _, e := range r.byFID[fid] {
 		if e.sessionID != except || except == "" {
 			if bit == 0 || e.subs.Load()&bit != 0 {
-				if !e.a.tryDeliver(d) {
-					e.a.post(d)
-				}
+				r.root.Send(e.pid, d)
 			}
 		}
 	}
@@ -163,7 +159,7 @@ func (r *Registry) Close(fid, sessionID string, code int, reason string) {
 	defer r.mu.RUnlock()
 	for _, e := range r.byFID[fid] {
 		if sessionID == "" || e.sessionID == sessionID {
-			e.a.post(closeRequest{code: code, reason: reason})
+			r.root.Send(e.pid, closeRequest{code: code, reason: reason})
 		}
 	}
 }
