@@ -21,8 +21,8 @@ import (
 // the session's Outbox. Shaped after gorilla's examples/chat/client.go, with two changes for
 // idle connections, which are most of them: the queue is a slice that is nil while idle instead
 // of a channel whose 256 slots every connection would carry, and the writer runs only while
-// there is something to write (frames, a ping, the close handshake) and exits when the queue has
-// stayed empty for writerLinger, so an idle connection holds one goroutine stack, not two. There is never more than one
+// there is something to write (frames, a ping, the close handshake) and exits when the queue is
+// empty, so an idle connection holds one goroutine stack, not two. There is never more than one
 // writer at a time: whoever finds none running starts it, under mu.
 type conn struct {
 	w    *WS
@@ -37,10 +37,9 @@ type conn struct {
 	reason string
 	byPeer bool
 
-	writing bool          // a writer goroutine is running
-	wake    chan struct{} // capacity 1: tells a lingering writer there is work
-	pingDue bool          // the ping timer fired: the writer sends a ping
-	ping    *time.Timer   // every PingInterval while the connection lives
+	writing bool        // a writer goroutine is running
+	pingDue bool        // the ping timer fired: the writer sends a ping
+	ping    *time.Timer // every PingInterval while the connection lives
 
 	readerDone chan struct{}
 	// alive counts the reader and the close handshake still to come: the last to finish
@@ -49,7 +48,7 @@ type conn struct {
 }
 
 func newConn(w *WS, ws *websocket.Conn) *conn {
-	return &conn{w: w, ws: ws, readerDone: make(chan struct{}), wake: make(chan struct{}, 1)}
+	return &conn{w: w, ws: ws, readerDone: make(chan struct{})}
 }
 
 func (c *conn) start(sess *session.Ref) {
@@ -64,10 +63,6 @@ func (c *conn) start(sess *session.Ref) {
 // kick starts the writer unless one runs; call with mu held, then `if start { go c.writeLoop() }`.
 func (c *conn) kickLocked() (start bool) {
 	if c.writing {
-		select {
-		case c.wake <- struct{}{}:
-		default: // a wake is already pending
-		}
 		return false
 	}
 	c.writing = true
@@ -242,22 +237,14 @@ func (c *conn) ending() bool {
 	return c.closed
 }
 
-// writerLinger is how long a writer with nothing to write waits for more before it exits.
-const writerLinger = time.Second
-
 // writeLoop writes until there is nothing left to write, then exits; once the connection is
 // ending it does the close handshake instead and counts as finished.
 func (c *conn) writeLoop() {
 	cfg := &c.w.cfg
-	var linger *time.Timer
-	lingered := false
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			if linger != nil {
-				linger.Stop()
-			}
 			c.closeHandshake()
 			c.exit()
 			return
@@ -273,28 +260,10 @@ func (c *conn) writeLoop() {
 		ping := c.pingDue
 		c.pingDue = false
 		if !ok && !ping {
-			if lingered {
-				c.writing = false
-				c.mu.Unlock()
-				return
-			}
+			c.writing = false
 			c.mu.Unlock()
-			// Wait a moment before exiting: a busy connection then keeps one writer instead of
-			// starting a goroutine (and growing its stack) for every frame, and an idle one still
-			// holds none for long.
-			if linger == nil {
-				linger = time.NewTimer(writerLinger)
-			} else {
-				linger.Reset(writerLinger)
-			}
-			select {
-			case <-c.wake:
-			case <-linger.C:
-			}
-			lingered = true
-			continue
+			return
 		}
-		lingered = false
 		c.mu.Unlock()
 		if ping {
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
