@@ -228,12 +228,13 @@ func waitSnapshot(t *testing.T, store events.Store, stream string, atLeast uint6
 func TestActorRefusesBadIDs(t *testing.T) {
 	env := startChannels(t, memory.New(nil), 0)
 	for _, id := range []string{"", "0", "abc", "-1", "007", "+7", "18446744073709551616", " 7"} {
-		if _, err := env.request(id, Head{}); !errors.Is(err, ErrInvalid) {
+		if _, err := env.request(id, Pin{}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("id %q: err = %v, want ErrInvalid", id, err)
 		}
 	}
-	if _, err := env.request("7", Head{}); err != nil {
-		t.Fatalf("id 7: %v", err)
+	// A good id spawns the actor, which decides: without VIEW_CHANNEL the channel is invisible.
+	if _, err := env.request("7", Pin{}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("id 7: err = %v, want the actor's ErrNotFound", err)
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 // error answered at once. It does not change s. Commands are values (Send, not *Send).
 func Decide(s *State, cmd any) ([]proto.Message, any, error) {
 	// A member who cannot see the channel learns nothing from it, not even that a message
-	// exists or that it lacks some other permission. Head has no sender: it is the gateway's.
+	// exists or that it lacks some other permission.
 	if b, ok := cmd.(interface{ sender() By }); ok && !b.sender().Perms.Has(permissions.ViewChannel) {
 		return nil, nil, fmt.Errorf("channel %d: %w", s.ID, ErrNotFound)
 	}
@@ -41,13 +41,6 @@ func Decide(s *State, cmd any) ([]proto.Message, any, error) {
 		return decideReact(s, c)
 	case Unreact:
 		return decideUnreact(s, c)
-	case Typing:
-		if err := need(c.By, permissions.SendMessages); err != nil {
-			return nil, nil, err
-		}
-		return nil, nil, nil
-	case Head:
-		return nil, nil, nil
 	}
 	return nil, nil, fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
 }

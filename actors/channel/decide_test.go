@@ -270,11 +270,8 @@ func reactionCases() []decideCase {
 
 func otherCases() []decideCase {
 	return []decideCase{
-		{name: "typing", when: Typing{By: by(alice, member)}},
-		{name: "typing without SEND_MESSAGES", when: Typing{By: by(alice, reader)}, wantErr: ErrForbidden},
-		{name: "head", when: Head{}},
 		{name: "unknown command", when: "hello", wantErr: ErrInvalid},
-		{name: "pointer command", when: &Head{}, wantErr: ErrInvalid},
+		{name: "pointer command", when: &Pin{By: by(alice, member)}, wantErr: ErrInvalid},
 	}
 }
 
@@ -332,7 +329,6 @@ func TestInvisibleChannel(t *testing.T) {
 		Unpin{By: blind, MessageID: 100},
 		React{By: blind, MessageID: 100, Emoji: "👍", Target: ofAlice()},
 		Unreact{By: blind, MessageID: 100, Emoji: "👍", Target: ofAlice()},
-		Typing{By: blind},
 	}
 	s := replay(t, history...)
 	for _, cmd := range cmds {

@@ -9,7 +9,7 @@
 //     guild actor for the sender's permissions in this channel (guild.Authorize), which it puts
 //     in the command's By.Perms. For a command about an older message (edit, delete, pin,
 //     reactions) it also looks the message up in the history read model, waiting for the read
-//     model to reach the channel's Head first, and passes what it found as Target.
+//     model to reach the channel's last event first, and passes what it found as Target.
 //  2. This actor decides: permissions, limits, validation, retry dedupe. The journal appends
 //     the events to channel-<id>, and only then is the command answered, so a reply always means
 //     "stored".

@@ -142,14 +142,6 @@ type Unreact struct {
 	Target    Target
 }
 
-// Typing checks that By may send here; nothing is stored (typing is ephemeral; the gateway
-// fans it out). Reply: nil.
-type Typing struct{ By }
-
-// Head answers once everything decided before it is durable; Result.Position is then at or
-// after the channel's last event, for waiting on the history read model. Reply: nil.
-type Head struct{}
-
 func originOf(cmd any) actors.Origin {
 	if c, ok := cmd.(interface{ origin() actors.Origin }); ok {
 		return c.origin()
