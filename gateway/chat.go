@@ -603,13 +603,9 @@ func (s *Server) deleteRole(w http.ResponseWriter, r *http.Request, p account.Pr
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, p account.Principal) error {
 	q := r.URL.Query()
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return fmt.Errorf("%w: limit must be 1-1000", errBadRequest)
-		}
-		limit = n
+	limit, err := intParam(q, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
 	}
 	after := q.Get("after")
 	if after != "" {

@@ -90,10 +90,17 @@ func (s *Server) waitHistoryAt(ctx context.Context, pos events.Position) {
 	}
 }
 
-func readable(p permissions.Set) error {
-	if !p.Has(permissions.ReadMessageHistory) {
+// readHistory checks that the caller may read channel ch's history, then waits until the read
+// model holds everything stored there so far: the start of every history read.
+func (s *Server) readHistory(r *http.Request, p account.Principal, ch uint64) error {
+	_, a, err := s.channelBy(r, p, ch)
+	if err != nil {
+		return err
+	}
+	if !a.Permissions.Has(permissions.ReadMessageHistory) {
 		return fmt.Errorf("%w: READ_MESSAGE_HISTORY", guild.ErrForbidden)
 	}
+	s.waitHistory(r.Context(), ch)
 	return nil
 }
 
@@ -114,14 +121,9 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, p account.
 	if err != nil {
 		return err
 	}
-	_, a, err := s.channelBy(r, p, ch)
-	if err != nil {
+	if err := s.readHistory(r, p, ch); err != nil {
 		return err
 	}
-	if err := readable(a.Permissions); err != nil {
-		return err
-	}
-	s.waitHistory(r.Context(), ch)
 	page, err := s.cfg.Chat.History.Page(ch, q)
 	if err != nil {
 		return err
@@ -132,7 +134,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, p account.
 
 // historyQuery reads before/after/around/limit strictly.
 func historyQuery(v url.Values) (history.Query, error) {
-	q := history.Query{Limit: 50}
+	var q history.Query
 	set := 0
 	for _, f := range []struct {
 		name string
@@ -149,14 +151,9 @@ func historyQuery(v url.Values) (history.Query, error) {
 	if set > 1 {
 		return q, fmt.Errorf("%w: give at most one of before, after and around", errBadRequest)
 	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return q, fmt.Errorf("%w: limit must be 1-100", errBadRequest)
-		}
-		q.Limit = n
-	}
-	return q, nil
+	var err error
+	q.Limit, err = intParam(v, "limit", 50, 1, 100)
+	return q, err
 }
 
 func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p account.Principal) error {
@@ -164,14 +161,9 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, p account.Pr
 	if err != nil {
 		return err
 	}
-	_, a, err := s.channelBy(r, p, ch)
-	if err != nil {
+	if err := s.readHistory(r, p, ch); err != nil {
 		return err
 	}
-	if err := readable(a.Permissions); err != nil {
-		return err
-	}
-	s.waitHistory(r.Context(), ch)
 	return s.writeStored(w, http.StatusOK, ch, id)
 }
 
@@ -478,14 +470,9 @@ func (s *Server) listPins(w http.ResponseWriter, r *http.Request, p account.Prin
 	if err != nil {
 		return err
 	}
-	_, a, err := s.channelBy(r, p, ch)
-	if err != nil {
+	if err := s.readHistory(r, p, ch); err != nil {
 		return err
 	}
-	if err := readable(a.Permissions); err != nil {
-		return err
-	}
-	s.waitHistory(r.Context(), ch)
 	page, err := s.cfg.Chat.History.Pins(ch)
 	if err != nil {
 		return err

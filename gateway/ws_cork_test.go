@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"io"
 	"net"
 	"testing"
 )
@@ -45,5 +44,4 @@ func TestCorkConn(t *testing.T) {
 	if err := c.uncork(); err != nil { // nothing collected: no write at all
 		t.Fatal(err)
 	}
-	_ = io.Discard
 }
