@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type chatConfig struct {
 	State      string
 	SetupConc  int
 	CPUProfile string // the tool's own CPU profile over the measured time
+	ServerPID  int    // if set, the server's write system calls are read from /proc/<pid>/io
 }
 
 func runChat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -50,6 +52,7 @@ func runChat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Password, "password", "bench password 1234", "password of the benchmark actors")
 	fs.StringVar(&cfg.State, "state", "", "file of actors and guilds: used if it exists, else written after the setup (registration and login take ~0.3 s of server CPU per actor)")
 	fs.IntVar(&cfg.SetupConc, "setup-concurrency", 4, "registrations, logins and guild writes in flight during the setup")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id on this machine: reports its write system calls per delivery (from /proc/<pid>/io)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write the tool's own CPU profile over the measured time to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -127,6 +130,7 @@ type chatReport struct {
 	CloseCodes                map[string]int
 	ServerCPU                 float64 // seconds in the window
 	ServerRSS                 [2]float64
+	ServerWrites              int64         // write system calls in the window; 0 without --server-pid
 	ToolUser, ToolSys         time.Duration // in the window
 }
 
@@ -209,6 +213,7 @@ func chat(ctx context.Context, cfg chatConfig, log io.Writer) (*chatReport, erro
 	type reading struct {
 		m         map[string]float64
 		user, sys time.Duration
+		writes    int64 // the server's write system calls so far (--server-pid)
 		err       error
 	}
 	var readings [2]reading
@@ -245,6 +250,11 @@ func chat(ctx context.Context, cfg chatConfig, log io.Writer) (*chatReport, erro
 				}
 			}
 			r.user, r.sys = processCPU()
+			if cfg.ServerPID != 0 {
+				if r.writes, r.err = writeSyscalls(cfg.ServerPID); r.err != nil {
+					return
+				}
+			}
 			r.m, r.err = serverMetrics(ctx, cfg.Server, "process_cpu_seconds_total", "process_resident_memory_bytes")
 			if r.err != nil {
 				return
@@ -304,6 +314,9 @@ func chat(ctx context.Context, cfg chatConfig, log io.Writer) (*chatReport, erro
 	rep.ServerCPU = readings[1].m["process_cpu_seconds_total"] - readings[0].m["process_cpu_seconds_total"]
 	rep.ServerRSS = [2]float64{readings[0].m["process_resident_memory_bytes"], readings[1].m["process_resident_memory_bytes"]}
 	rep.ToolUser, rep.ToolSys = readings[1].user-readings[0].user, readings[1].sys-readings[0].sys
+	if cfg.ServerPID != 0 {
+		rep.ServerWrites = readings[1].writes - readings[0].writes
+	}
 	return rep, nil
 }
 
@@ -395,6 +408,24 @@ func (r *chatReport) print(w io.Writer) {
 	fmt.Fprintf(w, "CPU (measured)     server %.1f s (%.2f cores), tool %.1f s (%.2f cores: user %.1f s, sys %.1f s)\n",
 		r.ServerCPU, r.ServerCPU/secs, tool, tool/secs, r.ToolUser.Seconds(), r.ToolSys.Seconds())
 	fmt.Fprintf(w, "server RSS         %.1f MiB at the start of the measured time, %.1f MiB at its end\n", r.ServerRSS[0]/(1<<20), r.ServerRSS[1]/(1<<20))
+	if r.ServerWrites > 0 && r.WinDelivered > 0 {
+		// HTTP answers and the store's WAL writes count too, so this bounds the WebSocket share.
+		fmt.Fprintf(w, "server writes      %d write system calls in the measured time, %.2f per delivery\n", r.ServerWrites, float64(r.ServerWrites)/float64(r.WinDelivered))
+	}
+}
+
+// writeSyscalls reads how many write system calls process pid has made (syscw in /proc/<pid>/io).
+func writeSyscalls(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, fmt.Errorf("--server-pid: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("--server-pid: no syscw in /proc/%d/io", pid)
 }
 
 func (r *chatReport) errorText() string {

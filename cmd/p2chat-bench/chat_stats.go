@@ -55,8 +55,6 @@ func (h *latHist) add(d time.Duration) {
 	}
 }
 
-func (h *latHist) count() uint64 { return h.n.Load() }
-
 // quantile is the upper bound of the bucket holding the q-th sample (0 < q <= 1), never above
 // the largest sample; 0 without samples.
 func (h *latHist) quantile(q float64) time.Duration {

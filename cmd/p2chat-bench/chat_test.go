@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -122,5 +123,29 @@ func TestFrameScan(t *testing.T) {
 	}
 	if _, ok := nonceSeq(frame, []byte("xyz.")); ok {
 		t.Error("another run's nonce accepted")
+	}
+}
+
+// TestWriteSyscalls: the count comes from /proc/<pid>/io and moves with our own writes.
+func TestWriteSyscalls(t *testing.T) {
+	before, err := writeSyscalls(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc/<pid>/io here: %v", err)
+	}
+	f, err := os.Create(t.TempDir() + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := f.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	if after, err := writeSyscalls(os.Getpid()); err != nil || after < before+10 {
+		t.Fatalf("write system calls %d -> %d (%v), want at least 10 more", before, after, err)
+	}
+	if _, err := writeSyscalls(-1); err == nil {
+		t.Fatal("pid -1 gave no error")
 	}
 }
