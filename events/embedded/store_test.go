@@ -15,5 +15,6 @@ func TestConformance(t *testing.T) {
 			return func() (events.Store, error) { return embedded.Open(dir, embedded.Options{}) }
 		},
 		ContiguousPositions: true,
+		ProgressAtHead:      true,
 	})
 }

@@ -15,5 +15,6 @@ func TestConformance(t *testing.T) {
 		},
 		Volatile:            true,
 		ContiguousPositions: true,
+		ProgressAtHead:      true,
 	})
 }

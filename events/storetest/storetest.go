@@ -31,6 +31,11 @@ type Harness struct {
 	Volatile bool
 	// ContiguousPositions: global positions of a fresh location are exactly 1, 2, 3, ...
 	ContiguousPositions bool
+	// ProgressAtHead: a live subscription whose filter skips everything new still reports a
+	// checkpoint at the head at once, not only after a window of skipped events. Callers that
+	// wait for a position (the chat fan-out's lookups) rely on it; KurrentDB reports progress
+	// in windows only.
+	ProgressAtHead bool
 }
 
 // Run runs the whole suite, each case on a fresh location.
@@ -52,6 +57,7 @@ func Run(t *testing.T, h Harness) {
 		{"SubscribeFilters", testSubscribeFilters},
 		{"SubscribeHandlerError", testSubscribeHandlerError},
 		{"CheckpointPassesFilteredEvents", testCheckpointPassesFilteredEvents},
+		{"CheckpointReachesHead", testCheckpointReachesHead},
 		{"ContextCancellation", testContextCancellation},
 		{"LargeEvents", testLargeEvents},
 		{"InvalidInput", testInvalidInput},
@@ -64,6 +70,9 @@ func Run(t *testing.T, h Harness) {
 		t.Run(c.name, func(t *testing.T) {
 			if c.name == "ReopenKeepsEverything" && h.Volatile {
 				t.Skip("this store keeps nothing across Close by design")
+			}
+			if c.name == "CheckpointReachesHead" && !h.ProgressAtHead {
+				t.Skip("this store reports progress over skipped events in windows only")
 			}
 			open := h.New(t)
 			s, err := open()
@@ -635,6 +644,31 @@ func testCheckpointPassesFilteredEvents(t *testing.T, f *fixture) {
 	}
 	mustAppend(t, s, wanted, events.Exact(0), ev("w1"))
 	checkPayloads(t, sub.waitFor(t, 2, true), "w0", "w1")
+}
+
+// testCheckpointReachesHead: once live, a few events the filter skips move the checkpoint to
+// them at once (ProgressAtHead).
+func testCheckpointReachesHead(t *testing.T, f *fixture) {
+	s := f.store
+	wanted := f.stream("wanted")
+	mustAppend(t, s, wanted, events.NoStream{}, ev("w0"))
+	sub := subscribe(t, s, 0, events.Filter{StreamPrefixes: []string{wanted}})
+	checkPayloads(t, sub.waitFor(t, 1, true), "w0")
+	head := mustAppend(t, s, f.stream("noise"), events.NoStream{}, evs("n", 3)...)
+	deadline := time.After(5 * time.Second)
+	for {
+		sub.mu.Lock()
+		cp := sub.checkpoint
+		sub.mu.Unlock()
+		if cp >= head.Position {
+			return
+		}
+		select {
+		case <-sub.more:
+		case <-deadline:
+			t.Fatalf("live checkpoint stuck at %d; three skipped events end at %d", cp, head.Position)
+		}
+	}
 }
 
 func testSubscribeHandlerError(t *testing.T, f *fixture) {
