@@ -157,8 +157,6 @@ func pathFID(r *http.Request, name string) (string, error) {
 
 // channelGuild finds the guild of a channel; an unknown channel is guild.ErrNotFound.
 func (s *Server) channelGuild(ctx context.Context, ch uint64) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
 	g, ok := s.cfg.Chat.Events.GuildOfChannel(ctx, ch)
 	if !ok {
 		return 0, fmt.Errorf("channel %d: %w", ch, guild.ErrNotFound)
@@ -813,9 +811,7 @@ func (s *Server) inviteGuild(r *http.Request) (uint64, string, error) {
 	if code == "" || len(code) > 64 {
 		return 0, "", fmt.Errorf("%w: bad invite code", errBadRequest)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	g, ok := s.cfg.Chat.Events.GuildOfInvite(ctx, code)
+	g, ok := s.cfg.Chat.Events.GuildOfInvite(r.Context(), code)
 	if !ok {
 		return 0, "", fmt.Errorf("invite %q: %w", code, guild.ErrInvite)
 	}

@@ -599,6 +599,10 @@ func (c *ChatEvents) lookup(ctx context.Context, find func() (uint64, bool)) (ui
 	if ok {
 		return id, true
 	}
+	// Only a miss waits, and not long: a store that reports progress in windows only
+	// (KurrentDB) may never show its head to a narrow subscription.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	if err := c.CatchUp(ctx); err != nil {
 		return 0, false
 	}
