@@ -19,4 +19,10 @@
 // accepted/s, errors by code, deliveries/s and missing ones, send->ack and send->deliver
 // percentiles, and the CPU of the server (from its /metrics) and of the tool itself. -state keeps
 // the actors and guilds for later runs, as logging in 2,000 actors takes minutes.
+//
+//	p2chat-bench floor -channels 100 -members 20 -inflight 4
+//
+// needs no server: in one process it does only what chat cannot avoid (sign, POST, verify, write
+// each delivery as a raw WebSocket frame, read it), so its throughput bounds what any server can
+// reach on the same cores; docs/PERFORMANCE.md compares the real one against it.
 package main
