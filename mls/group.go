@@ -30,7 +30,9 @@ func (s Signer) credential() *credentials.CredentialWithKey {
 	}
 }
 
-func (s Signer) lib() *ciphersuite.SignaturePrivateKey { return ciphersuite.NewEd25519SignaturePrivateKey(s.Key) }
+func (s Signer) lib() *ciphersuite.SignaturePrivateKey {
+	return ciphersuite.NewEd25519SignaturePrivateKey(s.Key)
+}
 
 // KeyPackageSecrets are the private halves of one KeyPackage: kept by the client (on disk, by the
 // SDK) until a Welcome for it arrives or it expires. The signature key is not here: it is the
