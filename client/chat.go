@@ -154,6 +154,9 @@ func (e *transportError) Unwrap() error { return e.err }
 // transportErrors, or plain errors for requests that could not even be built.
 func (ch *Chat) roundTrip(ctx context.Context, r chatRequest, payload []byte) (int, []byte, error) {
 	target := ch.base + r.path
+	if strings.HasPrefix(r.path, mlsPrefix) { // the MLS routes share the plumbing, not the prefix
+		target = strings.TrimSuffix(ch.base, chatPrefix) + r.path
+	}
 	if len(r.query) > 0 {
 		target += "?" + r.query.Encode()
 	}

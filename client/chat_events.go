@@ -154,6 +154,7 @@ type TypingStart struct {
 
 // dispatchTypes maps each chat dispatch type to a constructor of its payload.
 var dispatchTypes = map[string]func() any{
+	EventLowKeyPackages:        func() any { return new(LowKeyPackages) },
 	EventGuildCreate:           func() any { return new(Guild) },
 	EventGuildUpdate:           func() any { return new(Guild) },
 	EventGuildDelete:           func() any { return new(GuildDelete) },

@@ -15,6 +15,7 @@ import (
 
 	"github.com/polyproto-chat/server/actors/channel"
 	"github.com/polyproto-chat/server/actors/guild"
+	"github.com/polyproto-chat/server/actors/keypackages"
 	"github.com/polyproto-chat/server/actors/session"
 	"github.com/polyproto-chat/server/events"
 	"github.com/polyproto-chat/server/permissions"
@@ -71,7 +72,7 @@ func NewChatEvents(store events.Store, log *slog.Logger) *ChatEvents {
 var errCaughtUp = errors.New("caught up")
 
 // chatFilter selects the streams chat dispatches come from.
-var chatFilter = events.Filter{StreamPrefixes: []string{guild.StreamPrefix, channel.StreamPrefix}}
+var chatFilter = events.Filter{StreamPrefixes: []string{guild.StreamPrefix, channel.StreamPrefix, keypackages.StreamPrefix}}
 
 // Run follows the log until ctx ends. It first loads every guild (guild streams only, which
 // skips the far longer channel streams), then follows guilds and channels live from there.
@@ -141,6 +142,15 @@ func (c *ChatEvents) event(rec *events.RecordedEvent, live bool) error {
 	}
 	if id, ok := streamID(rec.Stream, guild.StreamPrefix); ok {
 		return c.guildEvent(rec, id, msg, live)
+	}
+	if fid, ok := strings.CutPrefix(rec.Stream, keypackages.StreamPrefix); ok {
+		if d, ok := keyPackageDispatch(rec, msg); ok && live {
+			c.Sessions.Deliver(fid, d)
+		}
+		c.mu.Lock()
+		c.applied = rec.Position
+		c.mu.Unlock()
+		return nil
 	}
 	id, ok := streamID(rec.Stream, channel.StreamPrefix)
 	if !ok {
@@ -692,6 +702,12 @@ func (c *ChatEvents) dispatchesFor(rec *events.RecordedEvent, fid string) []sess
 			}
 		}
 		return out
+	}
+	if owner, ok := strings.CutPrefix(rec.Stream, keypackages.StreamPrefix); ok {
+		if d, ok := keyPackageDispatch(rec, msg); ok && owner == fid {
+			return []session.Dispatch{d}
+		}
+		return nil
 	}
 	ch, ok := streamID(rec.Stream, channel.StreamPrefix)
 	if !ok {

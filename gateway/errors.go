@@ -10,8 +10,10 @@ import (
 	"github.com/polyproto-chat/server/actors/account"
 	"github.com/polyproto-chat/server/actors/channel"
 	"github.com/polyproto-chat/server/actors/guild"
+	"github.com/polyproto-chat/server/actors/keypackages"
 	"github.com/polyproto-chat/server/federation"
 	"github.com/polyproto-chat/server/identity"
+	"github.com/polyproto-chat/server/mls"
 )
 
 // Errors of the edge itself; the rest come from the packages below it.
@@ -33,7 +35,8 @@ var (
 
 // errorCodes is the one table from errors to HTTP status and polyproto error code. The first
 // entry that matches (errors.Is) wins, so specific errors come before general ones.
-// A chat code, when set, replaces code on the routes under /.p2/chat/.
+// A chat code, when set, replaces code on the routes under /.p2/chat/, and the same code with
+// P2_MLS_ for P2_CHAT_ on those under /.p2/mls/.
 var errorCodes = []struct {
 	err    error
 	status int
@@ -54,6 +57,15 @@ var errorCodes = []struct {
 	{guild.ErrNotFound, http.StatusNotFound, "P2_CHAT_NOT_FOUND", ""},
 	{channel.ErrNotFound, http.StatusNotFound, "P2_CHAT_NOT_FOUND", ""},
 	{guild.ErrInvite, http.StatusNotFound, "P2_CHAT_INVITE_INVALID", ""},
+	{mls.ErrMalformed, http.StatusBadRequest, "P2_MLS_MALFORMED", ""},
+	{mls.ErrSuite, http.StatusBadRequest, "P2_MLS_UNSUPPORTED_SUITE", ""},
+	{mls.ErrSignature, http.StatusBadRequest, "P2_MLS_BAD_SIGNATURE", ""},
+	{mls.ErrLifetime, http.StatusBadRequest, "P2_MLS_BAD_LIFETIME", ""},
+	{mls.ErrBinding, http.StatusBadRequest, "P2_MLS_NOT_BOUND", ""},
+	{keypackages.ErrInvalid, http.StatusBadRequest, "P2_MLS_BAD_REQUEST", ""},
+	{keypackages.ErrStockFull, http.StatusConflict, "P2_MLS_STOCK_FULL", ""},
+	{keypackages.ErrDuplicate, http.StatusConflict, "P2_MLS_DUPLICATE", ""},
+	{errNoKeyPackages, http.StatusNotFound, "P2_MLS_NO_KEY_PACKAGES", ""},
 	{identity.ErrInvalidFID, http.StatusBadRequest, "P2_CORE_INVALID_FID", ""},
 	{identity.ErrInvalidCSR, http.StatusBadRequest, "P2_CORE_INVALID_CSR", ""},
 	{identity.ErrWeakKey, http.StatusBadRequest, "P2_CORE_INVALID_CSR", ""},
@@ -97,12 +109,20 @@ type ErrorBody struct {
 // writeError answers with the status and code of err's table entry and err's text. An error
 // in no entry is a bug or an outage: it is logged, and the client learns nothing of its text.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	chat := strings.HasPrefix(r.URL.Path, "/.p2/chat/")
+	ns := ""
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/.p2/chat/"):
+		ns = "P2_CHAT_"
+	case strings.HasPrefix(r.URL.Path, "/.p2/mls/"):
+		ns = "P2_MLS_"
+	}
 	for _, e := range errorCodes {
 		if errors.Is(err, e.err) {
 			code := e.code
-			if chat && e.chat != "" {
-				code = e.chat
+			if ns != "" && e.chat != "" {
+				// The extension's own name for a general error: P2_CHAT_X becomes P2_MLS_X on
+				// the MLS routes.
+				code = ns + strings.TrimPrefix(e.chat, "P2_CHAT_")
 			}
 			writeJSON(w, e.status, ErrorBody{Code: code, Message: err.Error()})
 			return

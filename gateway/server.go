@@ -39,6 +39,8 @@ type Config struct {
 
 	// Chat serves /.p2/chat/v1/ (guild chat); nil: those routes are not served.
 	Chat *ChatConfig
+	// MLS serves /.p2/mls/v1/ (the KeyPackage directory); nil: not served.
+	MLS *MLSConfig
 }
 
 // CertVerifier checks certs of foreign actors with their home servers (federation.Certs).
@@ -103,6 +105,9 @@ func (s *Server) Handler() http.Handler {
 	s.coreRoutes(mux)
 	if s.cfg.Chat != nil {
 		s.chatRoutes(mux)
+	}
+	if s.cfg.MLS != nil {
+		s.mlsRoutes(mux)
 	}
 	return trimSlash(mux)
 }

@@ -2,9 +2,11 @@ package mls
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/thomas-vilte/mls-go/ciphersuite"
@@ -216,6 +218,7 @@ func (g *Group) Members() []Member {
 		}
 		out = append(out, Member{Leaf: uint32(m.LeafIndex), Credential: c, SignatureKey: ed25519.PublicKey(g.g.MemberSigningKey(m.LeafIndex))})
 	}
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Leaf, b.Leaf) }) // the library keeps them in a map
 	return out
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/polyproto-chat/server/actors/account"
 	"github.com/polyproto-chat/server/actors/channel"
 	"github.com/polyproto-chat/server/actors/guild"
+	"github.com/polyproto-chat/server/actors/keypackages"
 	"github.com/polyproto-chat/server/events"
 	"github.com/polyproto-chat/server/events/embedded"
 	"github.com/polyproto-chat/server/events/kurrentdb"
@@ -111,6 +112,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err != nil {
 		return nil, err
 	}
+	keyPackages, err := s.actors.Kind(keypackages.KindName,
+		keypackages.NewProducer(keypackages.Config{Store: s.store, Logger: log.With("component", "keypackages")}),
+		actors.KindOptions{IdleTimeout: 2 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
 	hist, err := history.NewReader(s.views)
 	if err != nil {
 		return nil, err
@@ -136,6 +143,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 		Logger:   log.With("component", "gateway"),
 		Chat: &gateway.ChatConfig{Guilds: guilds, Channels: channels, Events: s.chat, History: hist,
 			ReadModels: s.runner, Store: s.store, IDs: ids},
+		MLS: &gateway.MLSConfig{KeyPackages: keyPackages},
 	})
 	if err != nil {
 		return nil, err
