@@ -109,25 +109,7 @@ func Create(s Signer, suite Suite, groupID []byte) (*Group, error) {
 // returns the group and the index of the KeyPackage used (the caller deletes its secrets: a
 // KeyPackage is single-use). The Welcome must carry the ratchet_tree extension.
 func Join(s Signer, welcome []byte, secrets []KeyPackageSecrets) (*Group, int, error) {
-	w, err := parseWelcome(welcome)
-	if err != nil {
-		return nil, -1, err
-	}
-	for i, k := range secrets {
-		kp, priv, err := k.lib(s)
-		if err != nil {
-			return nil, -1, err
-		}
-		if ref := ciphersuite.MakeKeyPackageRef(kp.Marshal(), w.CipherSuite.HashFunction()).AsSlice(); !welcomeFor(w, ref) {
-			continue
-		}
-		g, err := group.JoinFromWelcome(w, kp, priv, nil)
-		if err != nil {
-			return nil, -1, fmt.Errorf("%w: joining from Welcome: %v", ErrGroup, err)
-		}
-		return &Group{g: g, signer: s}, i, nil
-	}
-	return nil, -1, fmt.Errorf("%w: the Welcome is for none of our KeyPackages", ErrGroup)
+	return JoinWith(s, welcome, secrets, JoinOptions{})
 }
 
 func parseWelcome(msg []byte) (*group.Welcome, error) {
