@@ -48,7 +48,7 @@ type KeyPackageSecrets struct {
 // NewKeyPackage makes a KeyPackage for the signer's session, valid from an hour ago (clock skew)
 // for lifetime, and returns it as an MLSMessage with its secrets.
 func NewKeyPackage(s Signer, suite Suite, lifetime time.Duration) ([]byte, KeyPackageSecrets, error) {
-	if err := suite.check(); err != nil {
+	if err := suite.Check(); err != nil {
 		return nil, KeyPackageSecrets{}, err
 	}
 	now := time.Now()
@@ -88,7 +88,7 @@ type Group struct {
 
 // Create starts a group with the signer as its only member, at epoch 0.
 func Create(s Signer, suite Suite, groupID []byte) (*Group, error) {
-	if err := suite.check(); err != nil {
+	if err := suite.Check(); err != nil {
 		return nil, err
 	}
 	if len(groupID) == 0 || len(groupID) > 255 {

@@ -81,7 +81,7 @@ func ParseKeyPackage(msg []byte, now time.Time) (*KeyPackage, error) {
 		return nil, err
 	}
 	suite := Suite(kp.CipherSuite)
-	if err := suite.check(); err != nil {
+	if err := suite.Check(); err != nil {
 		return nil, err
 	}
 	if kp.ProtocolVersion != keypackages.MLS10 {

@@ -104,7 +104,7 @@ func WelcomeRefs(b []byte) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Suite(w.CipherSuite).check(); err != nil {
+	if err := Suite(w.CipherSuite).Check(); err != nil {
 		return nil, err
 	}
 	if !bytes.Equal(append(mlsMessageHeader(wireWelcome), w.Marshal()...), b) {

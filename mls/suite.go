@@ -22,7 +22,8 @@ const (
 // DefaultSuite is what new groups and KeyPackages use unless told otherwise.
 const DefaultSuite = SuiteX25519AES128
 
-func (s Suite) check() error {
+// Check refuses the suites we do not accept (wrapping ErrSuite).
+func (s Suite) Check() error {
 	switch s {
 	case SuiteX25519AES128, SuiteX25519ChaCha:
 		return nil

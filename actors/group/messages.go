@@ -1,0 +1,134 @@
+package group
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/polyproto-chat/server/mls"
+)
+
+// Kinds of group.
+const (
+	KindDM    = "dm"    // exactly two actors, for ever (polyproto-chat 3.2)
+	KindGroup = "group" // 2-15 actors, owners add and remove (3.3)
+)
+
+// Limits.
+const (
+	MaxActors = 15
+	MaxName   = 100
+	// MaxMessage bounds one MLS application message: 4,000 characters of content (up to 16 KB of
+	// UTF-8) plus framing, padding and the signature.
+	MaxMessage = 20 << 10
+)
+
+// By is the session a command comes from.
+type By struct {
+	FID, Session string
+}
+
+// Create makes the group; the creating session holds leaf 0 of its MLS group at epoch 0. Others
+// are the actors besides the creator: exactly one for a DM, 1-14 for a group. Reply: View.
+type Create struct {
+	Kind       string
+	Name       string
+	By         By
+	Others     []string
+	MLSGroupID []byte
+	Suite      mls.Suite
+}
+
+// Commit is an MLS commit posted by a member's session, parsed by the edge (Msg). Welcome is the
+// MLSMessage for the added sessions and WelcomeRefs the KeyPackageRefs it has secrets for.
+// Reply: Committed.
+type Commit struct {
+	By          By
+	Raw         []byte
+	Msg         *mls.Message
+	Welcome     []byte
+	WelcomeRefs [][]byte
+}
+
+// Committed is the answer to an accepted commit.
+type Committed struct {
+	Epoch uint64 // the group's epoch now
+}
+
+// Send is an MLS application message posted by a member's session. MessageID is a fresh
+// snowflake; the actor keeps ids increasing along the stream. Reply: Sent.
+type Send struct {
+	By        By
+	Raw       []byte
+	Msg       *mls.Message
+	MessageID uint64
+}
+
+// Sent is the answer to a stored application message.
+type Sent struct {
+	MessageID uint64
+	Epoch     uint64
+}
+
+// RequestJoin asks, from a new session of an actor already in the group, to be added with this
+// KeyPackage (validated and bound to the session by the edge). Reply: View.
+type RequestJoin struct {
+	By         By
+	KeyPackage *mls.KeyPackage
+}
+
+// Get reads the group as By sees it. Reply: View.
+type Get struct{ By By }
+
+// View is the group as its actors see it.
+type View struct {
+	ID         uint64
+	Kind, Name string
+	Owner      string
+	Actors     []string // with at least one device in the MLS group, in order of joining
+	Invited    []string // named at creation (groups), not yet added
+	MLSGroupID []byte
+	Suite      mls.Suite
+	Epoch      uint64
+	Leaves     []Leaf
+	Pending    []Pending
+}
+
+// Leaf is one occupied leaf of the MLS group.
+type Leaf struct {
+	Leaf         uint32
+	FID, Session string
+}
+
+// Pending is a join request of a new device, not yet added.
+type Pending struct {
+	FID, Session string
+	KeyPackage   []byte
+	Ref          []byte
+}
+
+// Errors a caller branches on.
+var (
+	// ErrInvalid: a malformed command or an MLS message the group cannot take.
+	ErrInvalid = errors.New("invalid group request")
+	// ErrNotFound: no such group, or the actor is not in it (the same answer, so that groups
+	// cannot be probed).
+	ErrNotFound = errors.New("group not found")
+	// ErrForbidden: the actor is in the group but may not do this.
+	ErrForbidden = errors.New("not allowed in this group")
+	// ErrLimit: the group would pass a limit (actors, message size).
+	ErrLimit = errors.New("group limit")
+	// ErrEpoch: the message is for another epoch; see EpochError for the current one.
+	ErrEpoch = errors.New("wrong epoch")
+)
+
+// EpochError is ErrEpoch with the epoch the group is at: a losing committer fetches the commits
+// since its epoch, processes them and tries again.
+type EpochError struct {
+	Got, Current uint64
+}
+
+func (e *EpochError) Error() string {
+	return fmt.Sprintf("wrong epoch: the message is for epoch %d, the group is at epoch %d", e.Got, e.Current)
+}
+
+func (e *EpochError) Unwrap() error { return ErrEpoch }
