@@ -31,8 +31,9 @@ type ChatConfig struct {
 	ReadModels interface {
 		WaitFor(ctx context.Context, name string, pos events.Position) error
 	}
-	Store events.Store // the audit log and channel replay read streams directly
-	IDs   *snowflake.Generator
+	Groups *actors.Kind // actors/group, by decimal group id
+	Store  events.Store // the audit log, channel replay and group logs read streams directly
+	IDs    *snowflake.Generator
 }
 
 // HistoryReader is the message-history read model (projections/history.Reader).
@@ -89,6 +90,7 @@ func (s *Server) chatRoutes(mux *http.ServeMux) {
 	h("GET "+p+"/guilds/{guild}/audit-log", s.auditLog)
 	h("GET "+p+"/channels/{channel}/events", s.channelEvents)
 	s.messageRoutes(h)
+	s.groupRoutes(h)
 	mux.HandleFunc(p+"/", s.handler(func(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path)
 	}))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/polyproto-chat/server/actors/channel"
+	"github.com/polyproto-chat/server/actors/group"
 	"github.com/polyproto-chat/server/actors/guild"
 	"github.com/polyproto-chat/server/actors/keypackages"
 	"github.com/polyproto-chat/server/actors/session"
@@ -72,7 +74,7 @@ func NewChatEvents(store events.Store, log *slog.Logger) *ChatEvents {
 var errCaughtUp = errors.New("caught up")
 
 // chatFilter selects the streams chat dispatches come from.
-var chatFilter = events.Filter{StreamPrefixes: []string{guild.StreamPrefix, channel.StreamPrefix, keypackages.StreamPrefix}}
+var chatFilter = events.Filter{StreamPrefixes: []string{guild.StreamPrefix, channel.StreamPrefix, keypackages.StreamPrefix, group.StreamPrefix}}
 
 // Run follows the log until ctx ends. It first loads every guild (guild streams only, which
 // skips the far longer channel streams), then follows guilds and channels live from there.
@@ -143,13 +145,24 @@ func (c *ChatEvents) event(rec *events.RecordedEvent, live bool) error {
 	if id, ok := streamID(rec.Stream, guild.StreamPrefix); ok {
 		return c.guildEvent(rec, id, msg, live)
 	}
+	// KeyPackage and group events name who gets them; nothing of them is kept here.
 	if fid, ok := strings.CutPrefix(rec.Stream, keypackages.StreamPrefix); ok {
 		if d, ok := keyPackageDispatch(rec, msg); ok && live {
 			c.Sessions.Deliver(fid, d)
 		}
-		c.mu.Lock()
-		c.applied = rec.Position
-		c.mu.Unlock()
+		c.setApplied(rec.Position)
+		return nil
+	}
+	if id, ok := streamID(rec.Stream, group.StreamPrefix); ok {
+		if live {
+			ds := groupDispatches(rec, id, msg)
+			for _, fid := range recipientsOf(msg) {
+				for _, d := range ds {
+					c.Sessions.Deliver(fid, d)
+				}
+			}
+		}
+		c.setApplied(rec.Position)
 		return nil
 	}
 	id, ok := streamID(rec.Stream, channel.StreamPrefix)
@@ -170,6 +183,12 @@ func (c *ChatEvents) event(rec *events.RecordedEvent, live bool) error {
 	c.applied = rec.Position
 	c.mu.Unlock()
 	return nil
+}
+
+func (c *ChatEvents) setApplied(pos events.Position) {
+	c.mu.Lock()
+	c.applied = pos
+	c.mu.Unlock()
 }
 
 // guildEvent applies a guild event and delivers what it means to each member: the dispatches
@@ -706,6 +725,12 @@ func (c *ChatEvents) dispatchesFor(rec *events.RecordedEvent, fid string) []sess
 	if owner, ok := strings.CutPrefix(rec.Stream, keypackages.StreamPrefix); ok {
 		if d, ok := keyPackageDispatch(rec, msg); ok && owner == fid {
 			return []session.Dispatch{d}
+		}
+		return nil
+	}
+	if id, ok := streamID(rec.Stream, group.StreamPrefix); ok {
+		if slices.Contains(recipientsOf(msg), fid) {
+			return groupDispatches(rec, id, msg)
 		}
 		return nil
 	}

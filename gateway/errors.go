@@ -9,6 +9,7 @@ import (
 
 	"github.com/polyproto-chat/server/actors/account"
 	"github.com/polyproto-chat/server/actors/channel"
+	"github.com/polyproto-chat/server/actors/group"
 	"github.com/polyproto-chat/server/actors/guild"
 	"github.com/polyproto-chat/server/actors/keypackages"
 	"github.com/polyproto-chat/server/federation"
@@ -47,6 +48,11 @@ var errorCodes = []struct {
 	{errBadSignature, http.StatusBadRequest, "P2_CHAT_BAD_SIGNATURE", ""},
 	{errBadRequest, http.StatusBadRequest, "P2_CORE_BAD_REQUEST", "P2_CHAT_BAD_REQUEST"},
 	{guild.ErrInvalid, http.StatusBadRequest, "P2_CHAT_BAD_REQUEST", ""},
+	{group.ErrInvalid, http.StatusBadRequest, "P2_CHAT_BAD_REQUEST", ""},
+	{group.ErrLimit, http.StatusBadRequest, "P2_CHAT_LIMIT", ""},
+	{group.ErrForbidden, http.StatusForbidden, "P2_CHAT_FORBIDDEN", ""},
+	{group.ErrNotFound, http.StatusNotFound, "P2_CHAT_NOT_FOUND", ""},
+	{group.ErrEpoch, http.StatusConflict, "P2_CHAT_EPOCH_CONFLICT", ""},
 	{channel.ErrInvalid, http.StatusBadRequest, "P2_CHAT_BAD_REQUEST", ""},
 	{guild.ErrLimit, http.StatusBadRequest, "P2_CHAT_LIMIT", ""},
 	{channel.ErrLimit, http.StatusBadRequest, "P2_CHAT_LIMIT", ""},

@@ -192,6 +192,21 @@ func decideCommit(s *State, c Commit) ([]proto.Message, any, error) {
 	if err := sameRefs(refs, c.WelcomeRefs, len(c.Welcome) > 0); err != nil {
 		return nil, nil, err
 	}
+	// Who hears of it: every actor with a device after the commit (the added ones take the
+	// Welcome from the same dispatch), and those it removed, so that they know.
+	for _, a := range actors {
+		for _, l := range taken {
+			if l.FID == a {
+				ev.Recipients = append(ev.Recipients, a)
+				break
+			}
+		}
+	}
+	for _, r := range ev.Removed {
+		if !slices.Contains(ev.Recipients, r.Fid) {
+			ev.Recipients = append(ev.Recipients, r.Fid)
+		}
+	}
 	return []proto.Message{ev}, Committed{Epoch: s.Epoch + 1}, nil
 }
 
@@ -228,7 +243,7 @@ func decideSend(s *State, c Send) ([]proto.Message, any, error) {
 		return nil, nil, err
 	}
 	id := max(c.MessageID, s.LastID+1)
-	ev := &eventsv1.GroupMessageSent{MessageId: id, Epoch: s.Epoch, SenderFid: c.By.FID, SenderSessionId: c.By.Session, Message: c.Raw}
+	ev := &eventsv1.GroupMessageSent{MessageId: id, Epoch: s.Epoch, SenderFid: c.By.FID, SenderSessionId: c.By.Session, Message: c.Raw, Recipients: s.withDevices()}
 	return []proto.Message{ev}, Sent{MessageID: id, Epoch: s.Epoch}, nil
 }
 
@@ -249,13 +264,24 @@ func decideJoin(s *State, c RequestJoin) ([]proto.Message, any, error) {
 	if kp.Suite != s.Suite {
 		return nil, nil, fmt.Errorf("%w: the KeyPackage is for cipher suite 0x%04x, the group uses 0x%04x", ErrInvalid, uint16(kp.Suite), uint16(s.Suite))
 	}
-	ev := &eventsv1.GroupJoinRequested{Fid: c.By.FID, SessionId: c.By.Session, KeyPackage: kp.Raw, KeyPackageRef: kp.Ref}
+	ev := &eventsv1.GroupJoinRequested{Fid: c.By.FID, SessionId: c.By.Session, KeyPackage: kp.Raw, KeyPackageRef: kp.Ref, Recipients: s.withDevices()}
 	next, err := Restore(mustSnapshot(s))
 	if err != nil {
 		return nil, nil, err
 	}
 	next, _ = Apply(next, ev)
 	return []proto.Message{ev}, next.View(), nil
+}
+
+// withDevices lists the actors holding a leaf, in the group's order.
+func (s *State) withDevices() []string {
+	var out []string
+	for _, a := range s.Actors {
+		if s.devices(a) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func mustSnapshot(s *State) proto.Message {

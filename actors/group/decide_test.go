@@ -75,11 +75,24 @@ func committed(epoch uint64, from uint32, by By, removed []*eventsv1.GroupLeaf, 
 	return ev
 }
 
+// to sets the actors a commit is delivered to.
+func to(ev *eventsv1.GroupCommitted, fids ...string) *eventsv1.GroupCommitted {
+	ev.Recipients = fids
+	return ev
+}
+
+const (
+	alice = "alice@a.test"
+	bob   = "bob@b.test"
+	carol = "carol@a.test"
+	dave  = "dave@a.test"
+)
+
 // dmWithBob: alice's laptop (leaf 0) added bob's desk (leaf 1); epoch 1.
-var dmWithBob = []proto.Message{dm, committed(0, 0, aliceL, nil, added(1, bobD, false))}
+var dmWithBob = []proto.Message{dm, to(committed(0, 0, aliceL, nil, added(1, bobD, false)), alice, bob)}
 
 // clubOfThree: a group with alice (owner, leaf 0), bob (leaf 1), carol (leaf 2); epoch 1.
-var clubOfThree = []proto.Message{grp, committed(0, 0, aliceL, nil, added(1, bobD, false), added(2, carolD, false))}
+var clubOfThree = []proto.Message{grp, to(committed(0, 0, aliceL, nil, added(1, bobD, false), added(2, carolD, false)), alice, bob, carol)}
 
 // TestDecide: given the group's events, when a command arrives, then these events and reply, or
 // this error.
@@ -129,10 +142,10 @@ func TestDecide(t *testing.T) {
 
 		// Commits: ordering and framing.
 		{name: "the creator adds the other actor of a DM", given: []proto.Message{dm}, when: commit(aliceL, commitMsg(0, 0, nil, bobD)),
-			then: []proto.Message{committed(0, 0, aliceL, nil, added(1, bobD, false))}, reply: Committed{Epoch: 1}},
+			then: []proto.Message{to(committed(0, 0, aliceL, nil, added(1, bobD, false)), alice, bob)}, reply: Committed{Epoch: 1}},
 		{name: "a commit for an old epoch loses", given: dmWithBob, when: commit(bobD, commitMsg(0, 1, nil)), wantErr: &EpochError{Got: 0, Current: 1}},
 		{name: "a commit for a future epoch", given: dmWithBob, when: commit(bobD, commitMsg(5, 1, nil)), wantErr: &EpochError{Got: 5, Current: 1}},
-		{name: "an empty commit (key update)", given: dmWithBob, when: commit(bobD, commitMsg(1, 1, nil)), then: []proto.Message{committed(1, 1, bobD, nil)}, reply: Committed{Epoch: 2}},
+		{name: "an empty commit (key update)", given: dmWithBob, when: commit(bobD, commitMsg(1, 1, nil)), then: []proto.Message{to(committed(1, 1, bobD, nil), alice, bob)}, reply: Committed{Epoch: 2}},
 		{name: "a private commit", given: dmWithBob, when: commit(bobD, &mls.Message{Private: true, GroupID: gid, Epoch: 1, Content: mls.ContentCommit}), wantErr: ErrInvalid},
 		{name: "a commit for another MLS group", given: dmWithBob, when: func() Commit {
 			m := commitMsg(1, 1, nil)
@@ -158,10 +171,10 @@ func TestDecide(t *testing.T) {
 		// Commits: DM rules.
 		{name: "a DM never takes a third actor", given: dmWithBob, when: commit(aliceL, commitMsg(1, 0, nil, carolD)), wantErr: ErrForbidden},
 		{name: "bob adds alice's new device", given: dmWithBob, when: commit(bobD, commitMsg(1, 1, nil, aliceP)),
-			then: []proto.Message{committed(1, 1, bobD, nil, added(2, aliceP, true))}, reply: Committed{Epoch: 2}},
+			then: []proto.Message{to(committed(1, 1, bobD, nil, added(2, aliceP, true)), alice, bob)}, reply: Committed{Epoch: 2}},
 		{name: "in a DM nobody removes the other", given: dmWithBob, when: commit(bobD, commitMsg(1, 1, []uint32{0})), wantErr: ErrForbidden},
 		{name: "removing one's own other device", given: append(dmWithBob, committed(1, 0, aliceL, nil, added(2, aliceP, true))),
-			when: commit(aliceL, commitMsg(2, 0, []uint32{2})), then: []proto.Message{committed(2, 0, aliceL, []*eventsv1.GroupLeaf{leaf(2, aliceP)})}, reply: Committed{Epoch: 3}},
+			when: commit(aliceL, commitMsg(2, 0, []uint32{2})), then: []proto.Message{to(committed(2, 0, aliceL, []*eventsv1.GroupLeaf{leaf(2, aliceP)}), alice, bob)}, reply: Committed{Epoch: 3}},
 		{name: "removing oneself", given: dmWithBob, when: commit(bobD, commitMsg(1, 1, []uint32{1})), wantErr: ErrInvalid},
 		{name: "removing an empty leaf", given: dmWithBob, when: commit(bobD, commitMsg(1, 1, []uint32{4})), wantErr: ErrInvalid},
 		{name: "adding a session twice", given: dmWithBob, when: commit(aliceL, commitMsg(1, 0, nil, bobD)), wantErr: ErrInvalid},
@@ -171,22 +184,22 @@ func TestDecide(t *testing.T) {
 			then: clubOfThree[1:], reply: Committed{Epoch: 1}},
 		{name: "a member adds an actor", given: clubOfThree, when: commit(bobD, commitMsg(1, 1, nil, daveD)), wantErr: ErrForbidden},
 		{name: "the owner adds an actor not named at creation", given: clubOfThree, when: commit(aliceL, commitMsg(1, 0, nil, daveD)),
-			then: []proto.Message{committed(1, 0, aliceL, nil, added(3, daveD, false))}, reply: Committed{Epoch: 2}},
+			then: []proto.Message{to(committed(1, 0, aliceL, nil, added(3, daveD, false)), alice, bob, carol, dave)}, reply: Committed{Epoch: 2}},
 		{name: "a sixteenth actor", given: fullGroup, when: commit(aliceL, commitMsg(0, 0, nil, daveD)), wantErr: ErrLimit},
 		{name: "a member adds a member's new device", given: clubOfThree, when: commit(carolD, commitMsg(1, 2, nil, bobP)),
-			then: []proto.Message{committed(1, 2, carolD, nil, added(3, bobP, true))}, reply: Committed{Epoch: 2}},
+			then: []proto.Message{to(committed(1, 2, carolD, nil, added(3, bobP, true)), alice, bob, carol)}, reply: Committed{Epoch: 2}},
 		{name: "a member removes another", given: clubOfThree, when: commit(bobD, commitMsg(1, 1, []uint32{2})), wantErr: ErrForbidden},
 		{name: "the owner removes a member, whose leaf the next add takes", given: clubOfThree, when: commit(aliceL, commitMsg(1, 0, []uint32{1}, daveD)),
-			then: []proto.Message{committed(1, 0, aliceL, []*eventsv1.GroupLeaf{leaf(1, bobD)}, added(1, daveD, false))}, reply: Committed{Epoch: 2}},
+			then: []proto.Message{to(committed(1, 0, aliceL, []*eventsv1.GroupLeaf{leaf(1, bobD)}, added(1, daveD, false)), alice, carol, dave, bob)}, reply: Committed{Epoch: 2}},
 		{name: "adds fill the leftmost free leaves", given: clubOfThree, when: commit(aliceL, commitMsg(1, 0, []uint32{1}, daveD, bobP)),
-			then: []proto.Message{committed(1, 0, aliceL, []*eventsv1.GroupLeaf{leaf(1, bobD)}, added(1, daveD, false), added(3, bobP, false))}, reply: Committed{Epoch: 2}},
+			then: []proto.Message{to(committed(1, 0, aliceL, []*eventsv1.GroupLeaf{leaf(1, bobD)}, added(1, daveD, false), added(3, bobP, false)), alice, bob, carol, dave)}, reply: Committed{Epoch: 2}},
 
 		// Application messages.
 		{name: "a message", given: dmWithBob, when: Send{By: bobD, Raw: []byte("ct"), Msg: appMsg(1), MessageID: 100},
-			then:  []proto.Message{&eventsv1.GroupMessageSent{MessageId: 100, Epoch: 1, SenderFid: bobD.FID, SenderSessionId: bobD.Session, Message: []byte("ct")}},
+			then:  []proto.Message{&eventsv1.GroupMessageSent{MessageId: 100, Epoch: 1, SenderFid: bobD.FID, SenderSessionId: bobD.Session, Message: []byte("ct"), Recipients: []string{alice, bob}}},
 			reply: Sent{MessageID: 100, Epoch: 1}},
 		{name: "message ids keep increasing", given: append(dmWithBob, &eventsv1.GroupMessageSent{MessageId: 500, Epoch: 1}), when: Send{By: bobD, Raw: []byte("ct"), Msg: appMsg(1), MessageID: 100},
-			then:  []proto.Message{&eventsv1.GroupMessageSent{MessageId: 501, Epoch: 1, SenderFid: bobD.FID, SenderSessionId: bobD.Session, Message: []byte("ct")}},
+			then:  []proto.Message{&eventsv1.GroupMessageSent{MessageId: 501, Epoch: 1, SenderFid: bobD.FID, SenderSessionId: bobD.Session, Message: []byte("ct"), Recipients: []string{alice, bob}}},
 			reply: Sent{MessageID: 501, Epoch: 1}},
 		{name: "a message of an old epoch", given: dmWithBob, when: Send{By: bobD, Raw: []byte("ct"), Msg: appMsg(0), MessageID: 1}, wantErr: &EpochError{Got: 0, Current: 1}},
 		{name: "a public application message", given: dmWithBob, when: Send{By: bobD, Raw: []byte("ct"), Msg: &mls.Message{GroupID: gid, Epoch: 1, Content: mls.ContentApplication}, MessageID: 1}, wantErr: ErrInvalid},
@@ -198,7 +211,7 @@ func TestDecide(t *testing.T) {
 
 		// Join requests of new devices.
 		{name: "a new device asks to join", given: dmWithBob, when: RequestJoin{By: bobP, KeyPackage: kp(bobP)},
-			then: []proto.Message{&eventsv1.GroupJoinRequested{Fid: bobP.FID, SessionId: bobP.Session, KeyPackage: kp(bobP).Raw, KeyPackageRef: ref(bobP)}},
+			then: []proto.Message{&eventsv1.GroupJoinRequested{Fid: bobP.FID, SessionId: bobP.Session, KeyPackage: kp(bobP).Raw, KeyPackageRef: ref(bobP), Recipients: []string{alice, bob}}},
 			reply: View{ID: 7, Kind: KindDM, Owner: aliceL.FID, Actors: []string{aliceL.FID, bobD.FID}, Invited: []string{}, MLSGroupID: gid, Suite: 1, Epoch: 1,
 				Leaves:  []Leaf{{Leaf: 0, FID: aliceL.FID, Session: aliceL.Session}, {Leaf: 1, FID: bobD.FID, Session: bobD.Session}},
 				Pending: []Pending{{FID: bobP.FID, Session: bobP.Session, KeyPackage: kp(bobP).Raw, Ref: ref(bobP)}}}},

@@ -21,6 +21,7 @@ import (
 	"github.com/polyproto-chat/server/actors"
 	"github.com/polyproto-chat/server/actors/account"
 	"github.com/polyproto-chat/server/actors/channel"
+	"github.com/polyproto-chat/server/actors/group"
 	"github.com/polyproto-chat/server/actors/guild"
 	"github.com/polyproto-chat/server/actors/keypackages"
 	"github.com/polyproto-chat/server/events"
@@ -112,6 +113,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err != nil {
 		return nil, err
 	}
+	groups, err := s.actors.Kind(group.KindName, group.NewProducer(group.Config{Store: s.store, Logger: log.With("component", "group")}),
+		actors.KindOptions{IdleTimeout: 10 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
 	keyPackages, err := s.actors.Kind(keypackages.KindName,
 		keypackages.NewProducer(keypackages.Config{Store: s.store, Logger: log.With("component", "keypackages")}),
 		actors.KindOptions{IdleTimeout: 2 * time.Minute})
@@ -142,7 +148,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 		AuthRate: cfg.AuthRate,
 		Logger:   log.With("component", "gateway"),
 		Chat: &gateway.ChatConfig{Guilds: guilds, Channels: channels, Events: s.chat, History: hist,
-			ReadModels: s.runner, Store: s.store, IDs: ids},
+			ReadModels: s.runner, Store: s.store, IDs: ids, Groups: groups},
 		MLS: &gateway.MLSConfig{KeyPackages: keyPackages},
 	})
 	if err != nil {

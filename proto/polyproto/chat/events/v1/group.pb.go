@@ -223,9 +223,12 @@ type GroupCommitted struct {
 	// The MLSMessage (PublicMessage) as the committer sent it.
 	Commit []byte `protobuf:"bytes,5,opt,name=commit,proto3" json:"commit,omitempty"`
 	// The MLSMessage (Welcome) for the added sessions; empty if the commit adds none.
-	Welcome       []byte       `protobuf:"bytes,6,opt,name=welcome,proto3" json:"welcome,omitempty"`
-	Removed       []*GroupLeaf `protobuf:"bytes,7,rep,name=removed,proto3" json:"removed,omitempty"`
-	Added         []*GroupLeaf `protobuf:"bytes,8,rep,name=added,proto3" json:"added,omitempty"`
+	Welcome []byte       `protobuf:"bytes,6,opt,name=welcome,proto3" json:"welcome,omitempty"`
+	Removed []*GroupLeaf `protobuf:"bytes,7,rep,name=removed,proto3" json:"removed,omitempty"`
+	Added   []*GroupLeaf `protobuf:"bytes,8,rep,name=added,proto3" json:"added,omitempty"`
+	// Every actor the commit concerns: the group's actors after it, and those it removed. The
+	// fan-out delivers to them without keeping groups in memory.
+	Recipients    []string `protobuf:"bytes,9,rep,name=recipients,proto3" json:"recipients,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -316,6 +319,13 @@ func (x *GroupCommitted) GetAdded() []*GroupLeaf {
 	return nil
 }
 
+func (x *GroupCommitted) GetRecipients() []string {
+	if x != nil {
+		return x.Recipients
+	}
+	return nil
+}
+
 // GroupMessageSent: an application message (MLS PrivateMessage), opaque to the server.
 type GroupMessageSent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -325,8 +335,10 @@ type GroupMessageSent struct {
 	SenderFid       string `protobuf:"bytes,3,opt,name=sender_fid,json=senderFid,proto3" json:"sender_fid,omitempty"`
 	SenderSessionId string `protobuf:"bytes,4,opt,name=sender_session_id,json=senderSessionId,proto3" json:"sender_session_id,omitempty"`
 	Message         []byte `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The actors with a device in the group: who gets it.
+	Recipients    []string `protobuf:"bytes,6,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GroupMessageSent) Reset() {
@@ -394,6 +406,13 @@ func (x *GroupMessageSent) GetMessage() []byte {
 	return nil
 }
 
+func (x *GroupMessageSent) GetRecipients() []string {
+	if x != nil {
+		return x.Recipients
+	}
+	return nil
+}
+
 // GroupJoinRequested: a session of an actor of the group, not yet in the MLS group (a new device),
 // asks to be added with this KeyPackage. Any member may add it; until then it is pending.
 type GroupJoinRequested struct {
@@ -402,6 +421,8 @@ type GroupJoinRequested struct {
 	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	KeyPackage    []byte                 `protobuf:"bytes,3,opt,name=key_package,json=keyPackage,proto3" json:"key_package,omitempty"`
 	KeyPackageRef []byte                 `protobuf:"bytes,4,opt,name=key_package_ref,json=keyPackageRef,proto3" json:"key_package_ref,omitempty"`
+	// The actors with a device in the group: who is asked to add it.
+	Recipients    []string `protobuf:"bytes,5,rep,name=recipients,proto3" json:"recipients,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -460,6 +481,13 @@ func (x *GroupJoinRequested) GetKeyPackage() []byte {
 func (x *GroupJoinRequested) GetKeyPackageRef() []byte {
 	if x != nil {
 		return x.KeyPackageRef
+	}
+	return nil
+}
+
+func (x *GroupJoinRequested) GetRecipients() []string {
+	if x != nil {
+		return x.Recipients
 	}
 	return nil
 }
@@ -564,7 +592,7 @@ const file_polyproto_chat_events_v1_group_proto_rawDesc = "" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12&\n" +
 	"\x0fkey_package_ref\x18\x04 \x01(\fR\rkeyPackageRef\x12\x1d\n" +
 	"\n" +
-	"new_device\x18\x05 \x01(\bR\tnewDevice\"\xbe\x02\n" +
+	"new_device\x18\x05 \x01(\bR\tnewDevice\"\xde\x02\n" +
 	"\x0eGroupCommitted\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1f\n" +
 	"\vsender_leaf\x18\x02 \x01(\rR\n" +
@@ -575,7 +603,10 @@ const file_polyproto_chat_events_v1_group_proto_rawDesc = "" +
 	"\x06commit\x18\x05 \x01(\fR\x06commit\x12\x18\n" +
 	"\awelcome\x18\x06 \x01(\fR\awelcome\x12=\n" +
 	"\aremoved\x18\a \x03(\v2#.polyproto.chat.events.v1.GroupLeafR\aremoved\x129\n" +
-	"\x05added\x18\b \x03(\v2#.polyproto.chat.events.v1.GroupLeafR\x05added\"\xac\x01\n" +
+	"\x05added\x18\b \x03(\v2#.polyproto.chat.events.v1.GroupLeafR\x05added\x12\x1e\n" +
+	"\n" +
+	"recipients\x18\t \x03(\tR\n" +
+	"recipients\"\xcc\x01\n" +
 	"\x10GroupMessageSent\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\x04R\tmessageId\x12\x14\n" +
@@ -583,14 +614,20 @@ const file_polyproto_chat_events_v1_group_proto_rawDesc = "" +
 	"\n" +
 	"sender_fid\x18\x03 \x01(\tR\tsenderFid\x12*\n" +
 	"\x11sender_session_id\x18\x04 \x01(\tR\x0fsenderSessionId\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\fR\amessage\"\x8e\x01\n" +
+	"\amessage\x18\x05 \x01(\fR\amessage\x12\x1e\n" +
+	"\n" +
+	"recipients\x18\x06 \x03(\tR\n" +
+	"recipients\"\xae\x01\n" +
 	"\x12GroupJoinRequested\x12\x10\n" +
 	"\x03fid\x18\x01 \x01(\tR\x03fid\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x1f\n" +
 	"\vkey_package\x18\x03 \x01(\fR\n" +
 	"keyPackage\x12&\n" +
-	"\x0fkey_package_ref\x18\x04 \x01(\fR\rkeyPackageRef\"\x94\x02\n" +
+	"\x0fkey_package_ref\x18\x04 \x01(\fR\rkeyPackageRef\x12\x1e\n" +
+	"\n" +
+	"recipients\x18\x05 \x03(\tR\n" +
+	"recipients\"\x94\x02\n" +
 	"\rGroupSnapshot\x12@\n" +
 	"\acreated\x18\x01 \x01(\v2&.polyproto.chat.events.v1.GroupCreatedR\acreated\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12;\n" +
