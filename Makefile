@@ -19,9 +19,15 @@ build: ## build the binaries into ./bin
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: test
-test: ## the whole test suite, with the race detector: vet, unit, conformance, crash, end-to-end
+test: interop/node_modules/.package-lock.json ## the whole test suite, with the race detector: vet, unit, conformance, crash, end-to-end, MLS interop
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The ts-mls peer the MLS interop test runs (interop/README.md). npm ci writes node_modules/.package-lock.json;
+# touch dates it after package-lock.json even if npm kept an old one, so npm ci reruns only when the lockfile changes.
+interop/node_modules/.package-lock.json: interop/package-lock.json
+	cd interop && npm ci
+	touch $@
 
 .PHONY: bench
 bench: ## the Go benchmarks behind docs/PERFORMANCE.md

@@ -57,6 +57,16 @@ function capabilities(grease) {
   };
 }
 
+// ts-mls's defaultLifetime is 0..2^63-1, valid for ever; an authentication service that bounds a
+// KeyPackage's lifetime (ours does: mls.MaxKeyPackageLifetime) rejects it, so key_package can ask
+// for a bounded one. Like the Go side, not_before is an hour back to absorb clock skew.
+function lifetime(seconds) {
+  if (seconds === undefined) return defaultLifetime;
+  if (!Number.isInteger(seconds) || seconds <= 0) throw new Error("lifetime_seconds: expected a positive integer");
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  return { notBefore: now - 3600n, notAfter: now + BigInt(seconds) };
+}
+
 let me = null; // {cs, credential, sigKeys, caps}
 let keyPackages = []; // [{publicPackage, privatePackage, ref}]
 let state = null; // ts-mls ClientState
@@ -97,9 +107,9 @@ const ops = {
     return { suite_name: name, signature_key: b64(sigKeys.publicKey) };
   },
 
-  async key_package() {
+  async key_package({ lifetime_seconds }) {
     needInit();
-    const kp = await generateKeyPackageWithKey(me.credential, me.caps, defaultLifetime, [], me.sigKeys, me.cs);
+    const kp = await generateKeyPackageWithKey(me.credential, me.caps, lifetime(lifetime_seconds), [], me.sigKeys, me.cs);
     const ref = await makeKeyPackageRef(kp.publicPackage, me.cs.hash);
     keyPackages.push({ ...kp, ref });
     const msg = encodeMlsMessage({ version: "mls10", wireformat: "mls_key_package", keyPackage: kp.publicPackage });

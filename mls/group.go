@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"crypto/ecdh"
 	"crypto/ed25519"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
@@ -357,6 +358,9 @@ func (g *Group) Process(msg []byte) (*Received, error) {
 		err = g.g.ProcessPublicMessage(pm)
 	case m.PrivateMessage != nil:
 		ct = m.PrivateMessage.ContentType
+		if sender, err = g.privateSender(m.PrivateMessage); err != nil {
+			return nil, err
+		}
 		err = g.g.ProcessPrivateMessage(m.PrivateMessage)
 	default:
 		return nil, fmt.Errorf("%w: wire format %d is not a group message", ErrMalformed, m.WireFormat())
@@ -370,6 +374,35 @@ func (g *Group) Process(msg []byte) (*Received, error) {
 		r.Removed = !g.isMember()
 	}
 	return r, nil
+}
+
+// privateSender reads the sender's leaf from a PrivateMessage's encrypted sender data (RFC 9420
+// section 6.3.2), which the library decrypts inside ProcessPrivateMessage without telling. It
+// uses only the epoch's sender_data_secret, not the secret tree, so no ratchet moves.
+func (g *Group) privateSender(pm *framing.PrivateMessage) (uint32, error) {
+	es := g.g.EpochSecrets()
+	if es == nil || es.SenderDataSecret == nil || pm.Epoch != g.Epoch() {
+		return 0, fmt.Errorf("%w: a handshake for epoch %d at epoch %d", ErrGroup, pm.Epoch, g.Epoch())
+	}
+	cs := g.g.CipherSuite()
+	sample := pm.Ciphertext[:min(len(pm.Ciphertext), cs.HashLength())]
+	key, err1 := es.SenderDataSecret.KdfExpandLabel("key", sample, cs.AEADKeyLength())
+	nonce, err2 := es.SenderDataSecret.KdfExpandLabel("nonce", sample, cs.AEADNonceLength())
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("%w: sender data keys", ErrGroup)
+	}
+	aad := append(varint(uint32(len(pm.GroupID))), pm.GroupID...)
+	aad = binary.BigEndian.AppendUint64(aad, pm.Epoch)
+	aad = append(aad, byte(pm.ContentType))
+	plain, err := ciphersuite.DecryptWithCipherSuite(key.AsSlice(), nonce.AsSlice(), pm.EncryptedSenderData, aad, cs)
+	if err != nil {
+		return 0, fmt.Errorf("%w: sender data: %v", ErrGroup, err)
+	}
+	sd, err := framing.UnmarshalSenderData(plain)
+	if err != nil {
+		return 0, fmt.Errorf("%w: sender data: %v", ErrMalformed, err)
+	}
+	return sd.LeafIndex, nil
 }
 
 // commitRemoves tells whether a commit removes leaf by a proposal it carries by value (we never

@@ -121,7 +121,7 @@ func (c *vecCount) check(t *testing.T, wantRan map[Suite]int, wantNot map[string
 func vecSuite(t *testing.T, cs uint16) Suite {
 	t.Helper()
 	s := Suite(cs)
-	if err := s.check(); err != nil {
+	if err := s.Check(); err != nil {
 		t.Fatalf("vector for suite %d: the files hold only suites 1 and 3", cs)
 	}
 	return s
