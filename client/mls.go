@@ -20,6 +20,7 @@ import (
 
 	"github.com/polyproto-chat/server/identity"
 	"github.com/polyproto-chat/server/mls"
+	"github.com/polyproto-chat/server/snowflake"
 )
 
 // mlsPrefix is where the KeyPackage directory lives.
@@ -39,12 +40,13 @@ type MLS struct {
 
 	mu      sync.Mutex
 	secrets map[string]mls.KeyPackageSecrets // by KeyPackageRef, hex
+	groups  map[snowflake.ID]*memberGroup    // loaded so far (groups.go)
 }
 
 // MLS returns the MLS state of the Chat's session, loading what an earlier run kept.
 func (ch *Chat) MLS() (*MLS, error) {
 	m := &MLS{ch: ch, signer: mls.Signer{Credential: mls.Credential{FID: ch.s.FID.String(), Session: ch.s.SessionID}, Key: ch.s.Key},
-		secrets: map[string]mls.KeyPackageSecrets{}}
+		secrets: map[string]mls.KeyPackageSecrets{}, groups: map[snowflake.ID]*memberGroup{}}
 	if ch.c.keys != nil {
 		dir, err := ch.c.keys.sessionDir(ch.s.FID, ch.s.Server, ch.s.SessionID)
 		if err != nil {
@@ -108,11 +110,32 @@ func (m *MLS) keep(ref []byte, s mls.KeyPackageSecrets) error {
 func (m *MLS) KeyPackageSecrets() []mls.KeyPackageSecrets {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	_, out := m.secretList()
+	return out
+}
+
+// secretList is every kept KeyPackage's ref (hex) and secrets; the caller holds m.mu.
+func (m *MLS) secretList() ([]string, []mls.KeyPackageSecrets) {
+	refs := make([]string, 0, len(m.secrets))
 	out := make([]mls.KeyPackageSecrets, 0, len(m.secrets))
-	for _, s := range m.secrets {
+	for ref, s := range m.secrets {
+		refs = append(refs, ref)
 		out = append(out, s)
 	}
-	return out
+	return refs, out
+}
+
+// forget deletes the secrets of a KeyPackage a Welcome used: a KeyPackage serves once. The
+// caller holds m.mu.
+func (m *MLS) forget(ref string) error {
+	delete(m.secrets, ref)
+	if m.dir == "" {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(m.kpDir(), ref+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("mls keystore: %w", err)
+	}
+	return nil
 }
 
 // KeyPackageStock is what the server holds for a session.

@@ -1,0 +1,520 @@
+package client
+
+// Messaging groups, the member's side (docs/PROTOCOL.md section 7): every group is an MLS group
+// whose state lives only here, on disk under the session's keystore directory (mls/groups/) when
+// the Client has a Dir. The server orders commits; when another member's commit wins an epoch,
+// the SDK drops its own, catches up from the group's log and tries again.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/polyproto-chat/server/identity"
+	"github.com/polyproto-chat/server/mls"
+	"github.com/polyproto-chat/server/snowflake"
+)
+
+// Group kinds.
+const (
+	GroupDM    = "dm"
+	GroupGroup = "group"
+)
+
+// GroupInfo is a messaging group as the server describes it.
+type GroupInfo struct {
+	ID          snowflake.ID `json:"id"`
+	Kind        string       `json:"kind"`
+	Name        string       `json:"name"`
+	Owner       string       `json:"owner"`
+	Actors      []string     `json:"actors"`  // with a device in the MLS group
+	Invited     []string     `json:"invited"` // named, not added yet
+	MLSGroupID  string       `json:"mls_group_id"`
+	CipherSuite uint16       `json:"cipher_suite"`
+	Epoch       uint64       `json:"epoch"`
+	Leaves      []GroupLeaf  `json:"leaves"`
+	Pending     []GroupLeaf  `json:"pending"` // join requests of new devices
+}
+
+// GroupLeaf is a device in a group, or one asking to join (with its KeyPackage).
+type GroupLeaf struct {
+	Leaf       *uint32 `json:"leaf,omitempty"`
+	FID        string  `json:"fid"`
+	SessionID  string  `json:"session_id"`
+	KeyPackage string  `json:"key_package,omitempty"`
+	NewDevice  bool    `json:"new_device,omitempty"`
+}
+
+// GroupEvent is what Handle or CatchUp made of a group dispatch.
+type GroupEvent struct {
+	Group         snowflake.ID
+	Type          string // GroupJoined, GroupCommit, GroupMessage, GroupNewDevice, GroupJoinRequest
+	Epoch         uint64 // the group's epoch after the event
+	SenderFID     string
+	SenderSession string
+	MessageID     snowflake.ID // GroupMessage
+	Plaintext     []byte       // GroupMessage
+	Removed       bool         // GroupCommit: it removed this session; the group is closed to it
+	FID, Session  string       // GroupNewDevice, GroupJoinRequest: the device
+	KeyPackage    []byte       // GroupJoinRequest: what to add it with (AddDevice)
+}
+
+// GroupEvent types.
+const (
+	GroupJoined      = "joined"
+	GroupCommit      = "commit"
+	GroupMessage     = "message"
+	GroupNewDevice   = "new_device"
+	GroupJoinRequest = "join_request"
+)
+
+// Group dispatch types (chat namespace).
+const (
+	EventGroupCreate      = "GROUP_CREATE"
+	EventMLSCommit        = "MLS_COMMIT"
+	EventMLSMessage       = "MLS_MESSAGE"
+	EventNewDevice        = "NEW_DEVICE"
+	EventGroupJoinRequest = "GROUP_JOIN_REQUEST"
+)
+
+// memberGroup is one group this session is in.
+type memberGroup struct {
+	g        *mls.Group
+	revision int64 // last stream revision handled; -1: none
+	removed  bool
+}
+
+// groupEntry is a group dispatch's payload, or an entry of the group log.
+type groupEntry struct {
+	Type     string       `json:"type"` // log entries only
+	GroupID  snowflake.ID `json:"group_id"`
+	Revision int64        `json:"revision"`
+	Epoch    uint64       `json:"epoch"`
+	Commit   string       `json:"commit"`
+	Welcome  string       `json:"welcome"`
+	Sender   struct {
+		FID       string `json:"fid"`
+		SessionID string `json:"session_id"`
+	} `json:"sender"`
+	Added           []GroupLeaf  `json:"added"`
+	Removed         []GroupLeaf  `json:"removed"`
+	ID              snowflake.ID `json:"id"`
+	Message         string       `json:"message"`
+	SenderFID       string       `json:"sender_fid"`
+	SenderSessionID string       `json:"sender_session_id"`
+	FID             string       `json:"fid"`
+	SessionID       string       `json:"session_id"`
+	KeyPackage      string       `json:"key_package"`
+}
+
+func (m *MLS) groupFile(id snowflake.ID) string {
+	return filepath.Join(m.dir, "groups", id.String()+".json")
+}
+
+type savedGroup struct {
+	State    []byte `json:"state"`
+	Revision int64  `json:"revision"`
+	Removed  bool   `json:"removed"`
+}
+
+// save writes a group's state; the caller holds m.mu.
+func (m *MLS) save(id snowflake.ID, mg *memberGroup) error {
+	m.groups[id] = mg
+	if m.dir == "" {
+		return nil
+	}
+	st, err := mg.g.State()
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(savedGroup{State: st, Revision: mg.revision, Removed: mg.removed})
+	if err := os.MkdirAll(filepath.Dir(m.groupFile(id)), 0o700); err != nil {
+		return fmt.Errorf("mls keystore: %w", err)
+	}
+	if err := writeFileAtomic(m.groupFile(id), b, 0o600); err != nil {
+		return fmt.Errorf("mls keystore: %w", err)
+	}
+	return nil
+}
+
+// group returns a group of this session, loading it from disk; the caller holds m.mu.
+func (m *MLS) group(id snowflake.ID) (*memberGroup, error) {
+	if mg := m.groups[id]; mg != nil {
+		return mg, nil
+	}
+	if m.dir == "" {
+		return nil, fmt.Errorf("client: this session is not in group %s", id)
+	}
+	b, err := os.ReadFile(m.groupFile(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("client: this session is not in group %s", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mls keystore: %w", err)
+	}
+	var sg savedGroup
+	if err := json.Unmarshal(b, &sg); err != nil {
+		return nil, fmt.Errorf("mls keystore: group %s: %w", id, err)
+	}
+	g, err := mls.Load(m.signer, sg.State)
+	if err != nil {
+		return nil, err
+	}
+	mg := &memberGroup{g: g, revision: sg.Revision, removed: sg.Removed}
+	m.groups[id] = mg
+	return mg, nil
+}
+
+// MLSGroup is the session's MLS state of a group, for callers that check it (epoch
+// authenticator, members) or test it.
+func (m *MLS) MLSGroup(id snowflake.ID) (*mls.Group, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mg, err := m.group(id)
+	if err != nil {
+		return nil, err
+	}
+	return mg.g, nil
+}
+
+// CreateGroup makes a DM (kind GroupDM, exactly one other actor) or a group (GroupGroup, 1-14
+// others) and adds every session of every member, using one KeyPackage of each claimed from the
+// server (members of this server only).
+func (m *MLS) CreateGroup(ctx context.Context, kind, name string, members []identity.FID) (*GroupInfo, error) {
+	fids := make([]string, len(members))
+	for i, f := range members {
+		fids[i] = f.String()
+	}
+	var info GroupInfo
+	if err := m.ch.write(ctx, http.MethodPost, "/groups", map[string]any{"kind": kind, "name": name, "members": fids}, &info); err != nil {
+		return nil, err
+	}
+	gid, err := base64.RawURLEncoding.DecodeString(info.MLSGroupID)
+	if err != nil {
+		return nil, fmt.Errorf("client: group %s: mls_group_id: %w", info.ID, err)
+	}
+	g, err := mls.Create(m.signer, mls.Suite(info.CipherSuite), gid)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	err = m.save(info.ID, &memberGroup{g: g, revision: 0}) // GroupCreated is revision 0
+	m.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if len(members) > 0 {
+		if err := m.Add(ctx, info.ID, members...); err != nil {
+			return &info, fmt.Errorf("client: group %s made, adding its members failed: %w", info.ID, err)
+		}
+	}
+	return m.Info(ctx, info.ID)
+}
+
+// Info reads a group from the server.
+func (m *MLS) Info(ctx context.Context, id snowflake.ID) (*GroupInfo, error) {
+	var info GroupInfo
+	if err := m.ch.get(ctx, "/groups/"+id.String(), nil, &info); err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// Add adds every session of each actor (one claimed KeyPackage each) in one commit.
+func (m *MLS) Add(ctx context.Context, id snowflake.ID, fids ...identity.FID) error {
+	var kps [][]byte
+	for _, f := range fids {
+		claimed, err := m.ClaimKeyPackages(ctx, f)
+		if err != nil {
+			return fmt.Errorf("KeyPackages of %s: %w", f, err)
+		}
+		for _, c := range claimed {
+			kps = append(kps, c.KeyPackage)
+		}
+	}
+	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32) { return kps, nil })
+}
+
+// AddDevice adds a new device of a member that asked to join (GroupJoinRequest's KeyPackage).
+func (m *MLS) AddDevice(ctx context.Context, id snowflake.ID, keyPackage []byte) error {
+	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32) { return [][]byte{keyPackage}, nil })
+}
+
+// Remove removes every device of fid.
+func (m *MLS) Remove(ctx context.Context, id snowflake.ID, fid identity.FID) error {
+	return m.commit(ctx, id, func(g *mls.Group) ([][]byte, []uint32) {
+		var leaves []uint32
+		for _, mem := range g.Members() {
+			if mem.Credential.FID == fid.String() {
+				leaves = append(leaves, mem.Leaf)
+			}
+		}
+		return nil, leaves
+	})
+}
+
+// Update is a key update: an empty commit, which gives this member a fresh leaf key and every
+// member new epoch secrets.
+func (m *MLS) Update(ctx context.Context, id snowflake.ID) error {
+	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32) { return nil, nil })
+}
+
+// maxEpochRetries bounds how often a commit or message is redone after losing an epoch.
+const maxEpochRetries = 5
+
+// commit makes a commit from what change says against the current epoch, posts it and, if
+// another commit won that epoch, drops it, catches up and tries again. The group stays locked
+// from the commit to the server's answer: a dispatch cannot be processed against a group whose
+// own commit is pending, and is handled after it instead.
+func (m *MLS) commit(ctx context.Context, id snowflake.ID, change func(*mls.Group) ([][]byte, []uint32)) error {
+	for attempt := 0; ; attempt++ {
+		err := m.commitOnce(ctx, id, change)
+		if !isEpochConflict(err) || attempt == maxEpochRetries {
+			return err
+		}
+		if _, err := m.CatchUp(ctx, id); err != nil {
+			return err
+		}
+	}
+}
+
+func (m *MLS) commitOnce(ctx context.Context, id snowflake.ID, change func(*mls.Group) ([][]byte, []uint32)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mg, err := m.group(id)
+	if err != nil {
+		return err
+	}
+	if mg.removed {
+		return fmt.Errorf("client: this session was removed from group %s", id)
+	}
+	adds, removes := change(mg.g)
+	c, err := mg.g.Commit(adds, removes)
+	if err != nil {
+		return err
+	}
+	body := map[string]string{"commit": base64.RawURLEncoding.EncodeToString(c.Message)}
+	if c.Welcome != nil {
+		body["welcome"] = base64.RawURLEncoding.EncodeToString(c.Welcome)
+	}
+	if err := m.ch.write(ctx, http.MethodPost, "/groups/"+id.String()+"/commits", body, nil); err != nil {
+		if derr := mg.g.Discard(); derr != nil {
+			return errors.Join(err, derr)
+		}
+		return err
+	}
+	mg.g.Confirm()
+	return m.save(id, mg)
+}
+
+func isEpochConflict(err error) bool {
+	var api *APIError
+	return errors.As(err, &api) && api.Code == "P2_CHAT_EPOCH_CONFLICT"
+}
+
+// Send encrypts plaintext for the group and posts it; if a commit moved the group on first, it
+// catches up and encrypts again.
+func (m *MLS) Send(ctx context.Context, id snowflake.ID, plaintext []byte) (snowflake.ID, error) {
+	for attempt := 0; ; attempt++ {
+		m.mu.Lock()
+		mg, err := m.group(id)
+		var ct []byte
+		if err == nil {
+			ct, err = mg.g.Encrypt(plaintext)
+		}
+		if err == nil {
+			err = m.save(id, mg) // the sending ratchet moved
+		}
+		m.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		var out struct {
+			ID snowflake.ID `json:"id"`
+		}
+		err = m.ch.write(ctx, http.MethodPost, "/groups/"+id.String()+"/messages", map[string]string{"message": base64.RawURLEncoding.EncodeToString(ct)}, &out)
+		if err == nil {
+			return out.ID, nil
+		}
+		if !isEpochConflict(err) || attempt == maxEpochRetries {
+			return 0, err
+		}
+		if _, err := m.CatchUp(ctx, id); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// RequestJoin asks to add this session, a new device of an actor already in the group, with a
+// fresh KeyPackage; a member adds it (AddDevice) and its Welcome arrives as a dispatch.
+func (m *MLS) RequestJoin(ctx context.Context, id snowflake.ID, suite mls.Suite) error {
+	msg, sec, err := mls.NewKeyPackage(m.signer, suite, KeyPackageLifetime)
+	if err != nil {
+		return err
+	}
+	kp, err := mls.ParseKeyPackage(msg, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := m.keep(kp.Ref, sec); err != nil {
+		return err
+	}
+	return m.ch.write(ctx, http.MethodPost, "/groups/"+id.String()+"/join-requests", map[string]string{"key_package": base64.RawURLEncoding.EncodeToString(msg)}, nil)
+}
+
+// Handle processes a chat dispatch if it is a group one (else it returns nothing): it joins on
+// a Welcome for this session, follows commits, decrypts messages. Feed it every dispatch in
+// order; a dispatch already handled (by CatchUp, or an own commit) is skipped.
+func (m *MLS) Handle(ctx context.Context, d *Dispatch) ([]GroupEvent, error) {
+	switch d.Type {
+	case EventMLSCommit, EventMLSMessage, EventNewDevice, EventGroupJoinRequest:
+	default:
+		return nil, nil
+	}
+	var e groupEntry
+	if err := json.Unmarshal(d.Data, &e); err != nil {
+		return nil, fmt.Errorf("client: %s dispatch: %w", d.Type, err)
+	}
+	e.Type = map[string]string{EventMLSCommit: "MLS_COMMIT", EventMLSMessage: "MLS_MESSAGE", EventNewDevice: "NEW_DEVICE", EventGroupJoinRequest: "GROUP_JOIN_REQUEST"}[d.Type]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.entry(ctx, e)
+}
+
+// CatchUp reads the group's log past what this session handled and processes it: after a lost
+// epoch, or a gap.
+func (m *MLS) CatchUp(ctx context.Context, id snowflake.ID) ([]GroupEvent, error) {
+	var out []GroupEvent
+	for {
+		m.mu.Lock()
+		mg, err := m.group(id)
+		m.mu.Unlock()
+		if err != nil {
+			return out, err
+		}
+		var page struct {
+			Entries []groupEntry `json:"entries"`
+		}
+		q := url.Values{"after": {strconv.FormatInt(mg.revision, 10)}, "limit": {"100"}}
+		if err := m.ch.get(ctx, "/groups/"+id.String()+"/log", q, &page); err != nil {
+			return out, err
+		}
+		m.mu.Lock()
+		for _, e := range page.Entries {
+			evs, err := m.entry(ctx, e)
+			out = append(out, evs...)
+			if err != nil {
+				m.mu.Unlock()
+				return out, err
+			}
+		}
+		m.mu.Unlock()
+		if len(page.Entries) < 100 {
+			return out, nil
+		}
+	}
+}
+
+// entry handles one group dispatch or log entry; the caller holds m.mu.
+func (m *MLS) entry(ctx context.Context, e groupEntry) ([]GroupEvent, error) {
+	me := m.signer.Credential
+	mg := m.groups[e.GroupID]
+	if mg == nil {
+		mg, _ = m.group(e.GroupID)
+	}
+	if e.Type == "NEW_DEVICE" {
+		// It shares its revision with the commit that added the device, which is handled
+		// first; the gateway already delivers each dispatch once.
+		return []GroupEvent{{Group: e.GroupID, Type: GroupNewDevice, FID: e.FID, Session: e.SessionID}}, nil
+	}
+	if mg != nil && e.Revision <= mg.revision {
+		return nil, nil // handled already
+	}
+	switch e.Type {
+	case "MLS_COMMIT":
+		for _, a := range e.Added {
+			if a.FID == me.FID && a.SessionID == me.Session && (mg == nil || mg.removed) {
+				return m.join(e)
+			}
+		}
+		if mg == nil || mg.removed {
+			return nil, nil
+		}
+		if e.Epoch < mg.g.Epoch() { // our own commit, confirmed when the server answered
+			mg.revision = e.Revision
+			return nil, m.save(e.GroupID, mg)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(e.Commit)
+		if err != nil {
+			return nil, fmt.Errorf("client: commit of group %s: %w", e.GroupID, err)
+		}
+		r, err := mg.g.Process(raw)
+		if err != nil {
+			return nil, fmt.Errorf("client: commit of group %s for epoch %d: %w", e.GroupID, e.Epoch, err)
+		}
+		mg.revision, mg.removed = e.Revision, r.Removed
+		return []GroupEvent{{Group: e.GroupID, Type: GroupCommit, Epoch: mg.g.Epoch(), SenderFID: e.Sender.FID, SenderSession: e.Sender.SessionID, Removed: r.Removed}},
+			m.save(e.GroupID, mg)
+	case "MLS_MESSAGE":
+		if mg == nil || mg.removed {
+			return nil, nil
+		}
+		mg.revision = e.Revision
+		if e.SenderFID == me.FID && e.SenderSessionID == me.Session {
+			return nil, m.save(e.GroupID, mg) // MLS does not let a sender decrypt its own message
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(e.Message)
+		if err != nil {
+			return nil, fmt.Errorf("client: message of group %s: %w", e.GroupID, err)
+		}
+		r, err := mg.g.Process(raw)
+		if err != nil {
+			return nil, fmt.Errorf("client: message %s of group %s: %w", e.ID, e.GroupID, err)
+		}
+		if r.Sender.FID != e.SenderFID || r.Sender.Session != e.SenderSessionID {
+			return nil, fmt.Errorf("client: message %s of group %s: the server says %s/%s sent it, MLS says %s", e.ID, e.GroupID, e.SenderFID, e.SenderSessionID, r.Sender)
+		}
+		return []GroupEvent{{Group: e.GroupID, Type: GroupMessage, Epoch: mg.g.Epoch(), SenderFID: r.Sender.FID, SenderSession: r.Sender.Session,
+			MessageID: e.ID, Plaintext: r.Plaintext}}, m.save(e.GroupID, mg)
+	case "GROUP_JOIN_REQUEST":
+		if mg != nil {
+			mg.revision = e.Revision
+			if err := m.save(e.GroupID, mg); err != nil {
+				return nil, err
+			}
+		}
+		kp, err := base64.RawURLEncoding.DecodeString(e.KeyPackage)
+		if err != nil {
+			return nil, fmt.Errorf("client: join request of group %s: %w", e.GroupID, err)
+		}
+		return []GroupEvent{{Group: e.GroupID, Type: GroupJoinRequest, FID: e.FID, Session: e.SessionID, KeyPackage: kp}}, nil
+	}
+	return nil, nil
+}
+
+// join enters a group from the Welcome beside a commit that added this session, and forgets the
+// KeyPackage it used; the caller holds m.mu.
+func (m *MLS) join(e groupEntry) ([]GroupEvent, error) {
+	welcome, err := base64.RawURLEncoding.DecodeString(e.Welcome)
+	if err != nil {
+		return nil, fmt.Errorf("client: Welcome of group %s: %w", e.GroupID, err)
+	}
+	refs, secrets := m.secretList()
+	g, used, err := mls.Join(m.signer, welcome, secrets)
+	if err != nil {
+		return nil, fmt.Errorf("client: Welcome of group %s: %w", e.GroupID, err)
+	}
+	if err := m.forget(refs[used]); err != nil {
+		return nil, err
+	}
+	mg := &memberGroup{g: g, revision: e.Revision}
+	return []GroupEvent{{Group: e.GroupID, Type: GroupJoined, Epoch: g.Epoch(), SenderFID: e.Sender.FID, SenderSession: e.Sender.SessionID}}, m.save(e.GroupID, mg)
+}
