@@ -345,7 +345,7 @@ func groupPayload(id, revision uint64, msg proto.Message) (string, map[string]an
 	case *eventsv1.GroupCommitted:
 		d := map[string]any{"group_id": gid, "revision": revision, "epoch": e.GetEpoch(), "commit": b64(e.GetCommit()),
 			"sender": map[string]any{"leaf": e.GetSenderLeaf(), "fid": e.GetSenderFid(), "session_id": e.GetSenderSessionId()},
-			"added": leaves(e.GetAdded()), "removed": leaves(e.GetRemoved())}
+			"added":  leaves(e.GetAdded()), "removed": leaves(e.GetRemoved())}
 		if len(e.GetWelcome()) > 0 {
 			d["welcome"] = b64(e.GetWelcome())
 		}
