@@ -390,25 +390,29 @@ func (m *MLS) Handle(ctx context.Context, d *Dispatch) ([]GroupEvent, error) {
 }
 
 // CatchUp reads the group's log past what this session handled and processes it: after a lost
-// epoch, or a gap.
+// epoch, a gap, or a restart while offline; for a group this session is not in yet, it joins
+// from the Welcome in the log.
 func (m *MLS) CatchUp(ctx context.Context, id snowflake.ID) ([]GroupEvent, error) {
 	var out []GroupEvent
+	// A group this session is not in yet starts from the beginning: the commit that added it
+	// carries its Welcome.
+	after := int64(-1)
 	for {
 		m.mu.Lock()
-		mg, err := m.group(id)
-		m.mu.Unlock()
-		if err != nil {
-			return out, err
+		if mg, err := m.group(id); err == nil {
+			after = max(after, mg.revision)
 		}
+		m.mu.Unlock()
 		var page struct {
 			Entries []groupEntry `json:"entries"`
 		}
-		q := url.Values{"after": {strconv.FormatInt(mg.revision, 10)}, "limit": {"100"}}
+		q := url.Values{"after": {strconv.FormatInt(after, 10)}, "limit": {"100"}}
 		if err := m.ch.get(ctx, "/groups/"+id.String()+"/log", q, &page); err != nil {
 			return out, err
 		}
 		m.mu.Lock()
 		for _, e := range page.Entries {
+			after = max(after, e.Revision)
 			evs, err := m.entry(ctx, e)
 			out = append(out, evs...)
 			if err != nil {
