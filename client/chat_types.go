@@ -150,6 +150,10 @@ type Channel struct {
 	Position    int          `json:"position"`
 	Overwrites  []Overwrite  `json:"permission_overwrites"`
 	Permissions Permissions  `json:"permissions"` // the caller's, in this channel
+	// Encrypted channels take MLS messages only, through the messaging group GroupID
+	// (MLS.RequestJoin, MLS.Send); Chat.Send to them is refused.
+	Encrypted bool         `json:"encrypted"`
+	GroupID   snowflake.ID `json:"group_id"`
 }
 
 // UnmarshalJSON reads a parent_id of null as 0.

@@ -41,7 +41,10 @@ type GroupInfo struct {
 	CipherSuite uint16       `json:"cipher_suite"`
 	Epoch       uint64       `json:"epoch"`
 	Leaves      []GroupLeaf  `json:"leaves"`
-	Pending     []GroupLeaf  `json:"pending"` // join requests of new devices
+	Pending     []GroupLeaf  `json:"pending"` // join requests not answered yet
+	// The encrypted channel whose group this is (kind "channel"); 0 for DMs and groups.
+	GuildID   snowflake.ID `json:"guild_id"`
+	ChannelID snowflake.ID `json:"channel_id"`
 }
 
 // GroupLeaf is a device in a group, or one asking to join (with its KeyPackage).
@@ -65,6 +68,9 @@ type GroupEvent struct {
 	Removed       bool         // GroupCommit: it removed this session; the group is closed to it
 	FID, Session  string       // GroupNewDevice, GroupJoinRequest: the device
 	KeyPackage    []byte       // GroupJoinRequest: what to add it with (AddDevice)
+	// GroupJoinRequest: every session of FID asking now, this one included, so that an app shows
+	// one request per actor (AcceptJoin adds them all).
+	Sessions []string
 }
 
 // GroupEvent types.
@@ -113,6 +119,7 @@ type groupEntry struct {
 	FID             string       `json:"fid"`
 	SessionID       string       `json:"session_id"`
 	KeyPackage      string       `json:"key_package"`
+	PendingSessions []string     `json:"pending_sessions"`
 }
 
 func (m *MLS) groupFile(id snowflake.ID) string {
@@ -246,6 +253,60 @@ func (m *MLS) Add(ctx context.Context, id snowflake.ID, fids ...identity.FID) er
 // AddDevice adds a new device of a member that asked to join (GroupJoinRequest's KeyPackage).
 func (m *MLS) AddDevice(ctx context.Context, id snowflake.ID, keyPackage []byte) error {
 	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32) { return [][]byte{keyPackage}, nil })
+}
+
+// AcceptJoin adds every device of fid that asked to join and is still waiting, in one commit:
+// the gatekeeper's answer to GroupJoinRequest in an encrypted channel, and the SDK's way to take
+// a member's new device (accepted by default, polyproto-chat 3.4). Each KeyPackage is checked
+// as the server checked it.
+func (m *MLS) AcceptJoin(ctx context.Context, id snowflake.ID, fid identity.FID) error {
+	info, err := m.Info(ctx, id)
+	if err != nil {
+		return err
+	}
+	var kps [][]byte
+	for _, p := range info.Pending {
+		if p.FID != fid.String() {
+			continue
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(p.KeyPackage)
+		if err != nil {
+			return fmt.Errorf("client: pending KeyPackage of %s/%s: %w", p.FID, p.SessionID, err)
+		}
+		kp, err := mls.ParseKeyPackage(raw, time.Now())
+		if err != nil {
+			return fmt.Errorf("client: pending KeyPackage of %s/%s: %w", p.FID, p.SessionID, err)
+		}
+		if kp.Credential != (mls.Credential{FID: p.FID, Session: p.SessionID}) {
+			return fmt.Errorf("client: the pending KeyPackage of %s/%s names %s", p.FID, p.SessionID, kp.Credential)
+		}
+		kps = append(kps, raw)
+	}
+	if len(kps) == 0 {
+		return fmt.Errorf("client: no device of %s is waiting to join group %s", fid, id)
+	}
+	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32) { return kps, nil })
+}
+
+// EncryptChannel turns a guild text channel into an encrypted one (MANAGE_CHANNEL): the server
+// makes its messaging group with this session as the first member, and refuses plaintext there
+// from then on. Others join with RequestJoin on the group the channel now names.
+func (m *MLS) EncryptChannel(ctx context.Context, channel snowflake.ID) (*GroupInfo, error) {
+	var info GroupInfo
+	if err := m.ch.write(ctx, http.MethodPost, "/channels/"+channel.String()+"/encryption", map[string]any{}, &info); err != nil {
+		return nil, err
+	}
+	gid, err := base64.RawURLEncoding.DecodeString(info.MLSGroupID)
+	if err != nil {
+		return nil, fmt.Errorf("client: group %s: mls_group_id: %w", info.ID, err)
+	}
+	g, err := mls.Create(m.signer, mls.Suite(info.CipherSuite), gid)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return &info, m.save(info.ID, &memberGroup{g: g, revision: 0})
 }
 
 // Remove removes every device of fid.
@@ -499,7 +560,7 @@ func (m *MLS) entry(ctx context.Context, e groupEntry) ([]GroupEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("client: join request of group %s: %w", e.GroupID, err)
 		}
-		return []GroupEvent{{Group: e.GroupID, Type: GroupJoinRequest, FID: e.FID, Session: e.SessionID, KeyPackage: kp}}, nil
+		return []GroupEvent{{Group: e.GroupID, Type: GroupJoinRequest, FID: e.FID, Session: e.SessionID, KeyPackage: kp, Sessions: e.PendingSessions}}, nil
 	}
 	return nil, nil
 }

@@ -52,6 +52,7 @@ type ChatEvents struct {
 	guilds   map[uint64]*guild.Guild
 	channels map[uint64]uint64          // channel -> guild
 	invites  map[string]uint64          // invite code -> guild
+	groupCh  map[uint64]uint64          // messaging group of an encrypted channel -> channel
 	memberOf map[string]map[uint64]bool // fid -> guilds
 	applied  events.Position            // everything up to here is in the maps above
 	caughtUp bool
@@ -67,7 +68,7 @@ func NewChatEvents(store events.Store, log *slog.Logger) *ChatEvents {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &ChatEvents{store: store, log: log,
-		guilds: map[uint64]*guild.Guild{}, channels: map[uint64]uint64{}, invites: map[string]uint64{},
+		guilds: map[uint64]*guild.Guild{}, channels: map[uint64]uint64{}, invites: map[string]uint64{}, groupCh: map[uint64]uint64{},
 		memberOf: map[string]map[uint64]bool{}, advanced: make(chan struct{}), viewers: map[uint64][]string{}}
 }
 
@@ -263,6 +264,13 @@ func (c *ChatEvents) index(g *guild.Guild, msg proto.Message) {
 		c.channels[e.GetChannelId()] = g.ID
 	case *eventsv1.ChannelDeleted:
 		delete(c.channels, e.GetChannelId())
+		for grp, ch := range c.groupCh {
+			if ch == e.GetChannelId() {
+				delete(c.groupCh, grp)
+			}
+		}
+	case *eventsv1.ChannelEncryptionEnabled:
+		c.groupCh[e.GetGroupId()] = e.GetChannelId()
 	case *eventsv1.InviteCreated:
 		c.invites[e.GetCode()] = g.ID
 	case *eventsv1.MemberJoined:
@@ -280,8 +288,9 @@ func (c *ChatEvents) index(g *guild.Guild, msg proto.Message) {
 		for fid := range g.Members {
 			c.leave(fid, g.ID)
 		}
-		for ch := range g.Channels {
+		for ch, cc := range g.Channels {
 			delete(c.channels, ch)
+			delete(c.groupCh, cc.GroupID)
 		}
 		for code := range g.Invites {
 			delete(c.invites, code)
@@ -390,7 +399,7 @@ func guildDispatches(rec *events.RecordedEvent, g *guild.Guild, msg proto.Messag
 		return one("GUILD_UPDATE", guildView(g, "", false), members())
 	case *eventsv1.GuildDeleted:
 		return one("GUILD_DELETE", map[string]any{"id": gid}, members())
-	case *eventsv1.ChannelCreated, *eventsv1.ChannelUpdated, *eventsv1.ChannelOverwriteSet, *eventsv1.ChannelOverwriteRemoved:
+	case *eventsv1.ChannelCreated, *eventsv1.ChannelUpdated, *eventsv1.ChannelOverwriteSet, *eventsv1.ChannelOverwriteRemoved, *eventsv1.ChannelEncryptionEnabled:
 		ch := channelOf(msg)
 		c, ok := g.Channels[ch]
 		if !ok {
@@ -614,6 +623,17 @@ func (c *ChatEvents) CatchUp(ctx context.Context) error {
 // (created a moment ago, maybe through another node) is looked up again after catching up.
 func (c *ChatEvents) GuildOfChannel(ctx context.Context, ch uint64) (uint64, bool) {
 	return c.lookup(ctx, func() (uint64, bool) { g, ok := c.channels[ch]; return g, ok })
+}
+
+// ChannelOfGroup is the encrypted channel whose messaging group id is, if it is one. The request
+// that encrypted the channel waited for the fan-out, so a miss here means "not a channel's group"
+// (or one encrypted a moment ago on another node, which fails closed: the group refuses
+// everyone who is not shown to view the channel).
+func (c *ChatEvents) ChannelOfGroup(id uint64) (uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ch, ok := c.groupCh[id]
+	return ch, ok
 }
 
 // GuildOfInvite names the guild an invite code belongs to, like GuildOfChannel.

@@ -40,6 +40,9 @@ type channelJSON struct {
 	Position    uint32          `json:"position"`
 	Overwrites  []overwriteJSON `json:"permission_overwrites"`
 	Permissions permissions.Set `json:"permissions"`
+	// Encrypted channels take MLS messages through their messaging group only.
+	Encrypted bool          `json:"encrypted"`
+	GroupID   *snowflake.ID `json:"group_id,omitempty"`
 }
 
 type overwriteJSON struct {
@@ -111,6 +114,10 @@ func channelView(guildID uint64, c *guild.Channel, perms permissions.Set) channe
 	if c.ParentID != 0 {
 		p := snowflake.ID(c.ParentID)
 		out.ParentID = &p
+	}
+	if c.GroupID != 0 {
+		g := snowflake.ID(c.GroupID)
+		out.Encrypted, out.GroupID = true, &g
 	}
 	for _, o := range c.Overwrites {
 		if o.MemberFID != "" {

@@ -223,6 +223,9 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, p account.P
 	if err != nil {
 		return err
 	}
+	if a.Channel.GroupID != 0 {
+		return fmt.Errorf("%w: channel %d takes MLS messages only, through group %d", errEncrypted, ch, a.Channel.GroupID)
+	}
 	// Cheap checks first: a signature is verified only for a message the sender may send.
 	if !by.Perms.Has(permissions.SendMessages) {
 		return fmt.Errorf("%w: SEND_MESSAGES", channel.ErrForbidden)
@@ -326,9 +329,12 @@ func (s *Server) editMessage(w http.ResponseWriter, r *http.Request, p account.P
 	if err != nil {
 		return err
 	}
-	by, _, err := s.channelBy(r, p, ch)
+	by, a, err := s.channelBy(r, p, ch)
 	if err != nil {
 		return err
+	}
+	if a.Channel.GroupID != 0 {
+		return fmt.Errorf("%w: channel %d is encrypted; its plaintext messages stay as they were", errEncrypted, ch)
 	}
 	t, err := s.target(r.Context(), ch, id, "", "")
 	if err != nil {

@@ -32,6 +32,7 @@ var (
 	errMethodNotAllowed  = errors.New("method not allowed")
 	errForeignLocalActor = errors.New("actors of this server log in with their password")
 	errRateLimited       = errors.New("too many password checks from this address; wait a minute")
+	errEncrypted         = errors.New("the channel is encrypted")
 )
 
 // errorCodes is the one table from errors to HTTP status and polyproto error code. The first
@@ -47,6 +48,7 @@ var errorCodes = []struct {
 	{errTooLarge, http.StatusRequestEntityTooLarge, "P2_CORE_TOO_LARGE", "P2_CHAT_TOO_LARGE"},
 	{errBadSignature, http.StatusBadRequest, "P2_CHAT_BAD_SIGNATURE", ""},
 	{errBadRequest, http.StatusBadRequest, "P2_CORE_BAD_REQUEST", "P2_CHAT_BAD_REQUEST"},
+	{errEncrypted, http.StatusBadRequest, "P2_CHAT_ENCRYPTED_CHANNEL", ""},
 	{guild.ErrInvalid, http.StatusBadRequest, "P2_CHAT_BAD_REQUEST", ""},
 	{group.ErrInvalid, http.StatusBadRequest, "P2_CHAT_BAD_REQUEST", ""},
 	{group.ErrLimit, http.StatusBadRequest, "P2_CHAT_LIMIT", ""},

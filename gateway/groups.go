@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -19,10 +20,12 @@ import (
 	"github.com/polyproto-chat/server/actors"
 	"github.com/polyproto-chat/server/actors/account"
 	"github.com/polyproto-chat/server/actors/group"
+	"github.com/polyproto-chat/server/actors/guild"
 	"github.com/polyproto-chat/server/actors/session"
 	"github.com/polyproto-chat/server/events"
 	"github.com/polyproto-chat/server/identity"
 	"github.com/polyproto-chat/server/mls"
+	"github.com/polyproto-chat/server/permissions"
 	eventsv1 "github.com/polyproto-chat/server/proto/polyproto/chat/events/v1"
 	"github.com/polyproto-chat/server/snowflake"
 )
@@ -35,6 +38,78 @@ func (s *Server) groupRoutes(h func(string, func(http.ResponseWriter, *http.Requ
 	h("POST "+p+"/groups/{group}/messages", s.postGroupMessage)
 	h("POST "+p+"/groups/{group}/join-requests", s.requestGroupJoin)
 	h("GET "+p+"/groups/{group}/log", s.groupLog)
+	h("POST "+p+"/channels/{channel}/encryption", s.encryptChannel)
+}
+
+// viewer is what the group of an encrypted channel needs to know of a command's actor: whether
+// it may view the channel now, and whether it moderates it. For other groups both are false and
+// unused.
+func (s *Server) viewer(r *http.Request, p account.Principal, id uint64) (viewer, moderator bool, err error) {
+	ch, ok := s.cfg.Chat.Events.ChannelOfGroup(id)
+	if !ok {
+		return false, false, nil
+	}
+	gby, err := s.by(r, p)
+	if err != nil {
+		return false, false, err
+	}
+	a, err := s.access(r.Context(), gby, ch)
+	if errors.Is(err, guild.ErrNotFound) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	return a.Permissions.Has(permissions.ViewChannel), a.Permissions.Has(permissions.ManageChannel), nil
+}
+
+type encryptIn struct {
+	Suite *uint16 `json:"cipher_suite"`
+}
+
+// encryptChannel turns a text channel into an encrypted one (polyproto-chat 3.1): it makes the
+// channel's messaging group with the caller's session as its first member, then marks the
+// channel, from which moment plaintext messages are refused. MANAGE_CHANNEL.
+func (s *Server) encryptChannel(w http.ResponseWriter, r *http.Request, p account.Principal) error {
+	ch, err := pathID(r, "channel")
+	if err != nil {
+		return err
+	}
+	var in encryptIn
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	gby, err := s.by(r, p)
+	if err != nil {
+		return err
+	}
+	a, err := s.access(r.Context(), gby, ch)
+	if err != nil {
+		return err
+	}
+	if !a.Permissions.Has(permissions.ManageChannel) {
+		return fmt.Errorf("%w: MANAGE_CHANNEL", guild.ErrForbidden)
+	}
+	if a.Channel.GroupID != 0 {
+		return fmt.Errorf("%w: channel %d is encrypted already, by group %d", guild.ErrInvalid, ch, a.Channel.GroupID)
+	}
+	suite := mls.DefaultSuite
+	if in.Suite != nil {
+		suite = mls.Suite(*in.Suite)
+	}
+	id := uint64(s.cfg.Chat.IDs.Next())
+	rep, _, err := s.askGroup(r.Context(), id, group.Create{Kind: group.KindChannel, By: by(p), GuildID: a.GuildID, ChannelID: ch,
+		MLSGroupID: []byte(snowflake.ID(id).String() + "@" + s.cfg.Domain), Suite: suite})
+	if err != nil {
+		return err
+	}
+	// A group made here and a channel marked by another request at the same moment would leave
+	// this group unused: harmless, and the guild refuses the second marking.
+	if _, err := s.writeGuild(r.Context(), a.GuildID, guild.EnableEncryption{By: gby, ChannelID: ch, GroupID: id}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, groupView(rep.(group.View)))
+	return nil
 }
 
 func (s *Server) askGroup(ctx context.Context, id uint64, cmd any) (any, *actors.Result, error) {
@@ -101,7 +176,11 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request, p account.Prin
 	if err != nil {
 		return err
 	}
-	rep, _, err := s.askGroup(r.Context(), id, group.Get{By: by(p)})
+	viewer, _, err := s.viewer(r, p, id)
+	if err != nil {
+		return err
+	}
+	rep, _, err := s.askGroup(r.Context(), id, group.Get{By: by(p), Viewer: viewer})
 	if err != nil {
 		return err
 	}
@@ -147,7 +226,11 @@ func (s *Server) postCommit(w http.ResponseWriter, r *http.Request, p account.Pr
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	cmd := group.Commit{By: by(p), Raw: raw, Msg: msg}
+	viewer, moderator, err := s.viewer(r, p, id)
+	if err != nil {
+		return err
+	}
+	cmd := group.Commit{By: by(p), Viewer: viewer, Moderator: moderator, Raw: raw, Msg: msg}
 	if in.Welcome != "" {
 		if cmd.Welcome, err = mlsField("welcome", in.Welcome, maxHandshake); err != nil {
 			return err
@@ -226,7 +309,11 @@ func (s *Server) postGroupMessage(w http.ResponseWriter, r *http.Request, p acco
 	if err != nil {
 		return fmt.Errorf("message: %w", err)
 	}
-	rep, err := s.writeGroup(r.Context(), id, group.Send{By: by(p), Raw: raw, Msg: msg, MessageID: uint64(s.cfg.Chat.IDs.Next())})
+	viewer, _, err := s.viewer(r, p, id)
+	if err != nil {
+		return err
+	}
+	rep, err := s.writeGroup(r.Context(), id, group.Send{By: by(p), Viewer: viewer, Raw: raw, Msg: msg, MessageID: uint64(s.cfg.Chat.IDs.Next())})
 	if err != nil {
 		return err
 	}
@@ -263,7 +350,11 @@ func (s *Server) requestGroupJoin(w http.ResponseWriter, r *http.Request, p acco
 	if kp.Credential != (mls.Credential{FID: p.FID, Session: p.SessionID}) || !bytes.Equal(kp.SignatureKey, key.PublicKey()) {
 		return fmt.Errorf("key_package: %w: it must name and be signed by the requesting session", mls.ErrBinding)
 	}
-	rep, err := s.writeGroup(r.Context(), id, group.RequestJoin{By: by(p), KeyPackage: kp})
+	viewer, _, err := s.viewer(r, p, id)
+	if err != nil {
+		return err
+	}
+	rep, err := s.writeGroup(r.Context(), id, group.RequestJoin{By: by(p), Viewer: viewer, KeyPackage: kp})
 	if err != nil {
 		return err
 	}
@@ -286,7 +377,11 @@ func (s *Server) groupLog(w http.ResponseWriter, r *http.Request, p account.Prin
 	if err != nil {
 		return err
 	}
-	if _, _, err := s.askGroup(r.Context(), id, group.Get{By: by(p)}); err != nil {
+	viewer, _, err := s.viewer(r, p, id)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.askGroup(r.Context(), id, group.Get{By: by(p), Viewer: viewer}); err != nil {
 		return err
 	}
 	recs, err := s.cfg.Chat.Store.ReadStream(r.Context(), group.Stream(id), events.Forwards, uint64(from+1), limit)
@@ -340,6 +435,7 @@ func groupPayload(id, revision uint64, msg proto.Message) (string, map[string]an
 	switch e := msg.(type) {
 	case *eventsv1.GroupCreated:
 		v := group.View{ID: id, Kind: e.GetKind(), Name: e.GetName(), Owner: e.GetOwnerFid(), Actors: []string{e.GetOwnerFid()}, Invited: e.GetActors()[1:],
+			GuildID: e.GetGuildId(), ChannelID: e.GetChannelId(),
 			MLSGroupID: e.GetMlsGroupId(), Suite: mls.Suite(e.GetCipherSuite()), Leaves: []group.Leaf{{FID: e.GetOwnerFid(), Session: e.GetCreatorSessionId()}}}
 		return "GROUP_CREATE", map[string]any{"group": groupView(v), "revision": revision}, true
 	case *eventsv1.GroupCommitted:
@@ -355,7 +451,7 @@ func groupPayload(id, revision uint64, msg proto.Message) (string, map[string]an
 			"sender_fid": e.GetSenderFid(), "sender_session_id": e.GetSenderSessionId(), "message": b64(e.GetMessage())}, true
 	case *eventsv1.GroupJoinRequested:
 		return "GROUP_JOIN_REQUEST", map[string]any{"group_id": gid, "revision": revision, "fid": e.GetFid(), "session_id": e.GetSessionId(),
-			"key_package": b64(e.GetKeyPackage())}, true
+			"key_package": b64(e.GetKeyPackage()), "pending_sessions": nonNilStrings(e.GetPendingSessions())}, true
 	}
 	return "", nil, false
 }
@@ -384,17 +480,19 @@ func groupDispatches(rec *events.RecordedEvent, id uint64, msg proto.Message) []
 }
 
 type groupJSON struct {
-	ID          snowflake.ID `json:"id"`
-	Kind        string       `json:"kind"`
-	Name        string       `json:"name"`
-	Owner       string       `json:"owner"`
-	Actors      []string     `json:"actors"`
-	Invited     []string     `json:"invited"`
-	MLSGroupID  string       `json:"mls_group_id"`
-	CipherSuite uint16       `json:"cipher_suite"`
-	Epoch       uint64       `json:"epoch"`
-	Leaves      []leafJSON   `json:"leaves"`
-	Pending     []leafJSON   `json:"pending"`
+	ID          snowflake.ID  `json:"id"`
+	Kind        string        `json:"kind"`
+	Name        string        `json:"name"`
+	Owner       string        `json:"owner"`
+	Actors      []string      `json:"actors"`
+	Invited     []string      `json:"invited"`
+	MLSGroupID  string        `json:"mls_group_id"`
+	CipherSuite uint16        `json:"cipher_suite"`
+	Epoch       uint64        `json:"epoch"`
+	Leaves      []leafJSON    `json:"leaves"`
+	Pending     []leafJSON    `json:"pending"`
+	GuildID     *snowflake.ID `json:"guild_id,omitempty"`   // kind channel
+	ChannelID   *snowflake.ID `json:"channel_id,omitempty"` // kind channel
 }
 
 type leafJSON struct {
@@ -413,6 +511,10 @@ func groupView(v group.View) groupJSON {
 	}
 	for _, p := range v.Pending {
 		out.Pending = append(out.Pending, leafJSON{FID: p.FID, SessionID: p.Session, KeyPackage: b64(p.KeyPackage)})
+	}
+	if v.ChannelID != 0 {
+		g, c := snowflake.ID(v.GuildID), snowflake.ID(v.ChannelID)
+		out.GuildID, out.ChannelID = &g, &c
 	}
 	return out
 }

@@ -25,7 +25,7 @@ func Decide(s *State, cmd any) ([]proto.Message, any, error) {
 	case RequestJoin:
 		return decideJoin(s, c)
 	case Get:
-		if !s.knows(c.By.FID) {
+		if !s.knows(c.By.FID, c.Viewer) {
 			return nil, nil, ErrNotFound
 		}
 		return nil, s.View(), nil
@@ -68,19 +68,23 @@ func decideCreate(s *State, c Create) ([]proto.Message, any, error) {
 		if len(actors) > MaxActors {
 			return nil, nil, fmt.Errorf("%w: a group has at most %d actors; %d given", ErrLimit, MaxActors, len(actors))
 		}
+	case KindChannel:
+		if len(actors) != 1 || c.Name != "" || c.GuildID == 0 || c.ChannelID == 0 {
+			return nil, nil, fmt.Errorf("%w: a channel's group names its guild and channel, and no members or name", ErrInvalid)
+		}
 	default:
 		return nil, nil, fmt.Errorf("%w: kind %q; want %q or %q", ErrInvalid, c.Kind, KindDM, KindGroup)
 	}
 	ev := &eventsv1.GroupCreated{Id: s.ID, Kind: c.Kind, Name: c.Name, OwnerFid: c.By.FID, CreatorSessionId: c.By.Session,
-		Actors: actors, MlsGroupId: c.MLSGroupID, CipherSuite: uint32(c.Suite)}
+		Actors: actors, MlsGroupId: c.MLSGroupID, CipherSuite: uint32(c.Suite), GuildId: c.GuildID, ChannelId: c.ChannelID}
 	next, _ := Apply(Initial(s.ID), ev)
 	return []proto.Message{ev}, next.View(), nil
 }
 
 // member checks that By's actor is in the group (else ErrNotFound, as if there were no group)
 // and that By's session holds a leaf (else ErrForbidden).
-func (s *State) member(b By) (uint32, error) {
-	if !s.knows(b.FID) {
+func (s *State) member(b By, viewer bool) (uint32, error) {
+	if !s.knows(b.FID, viewer) {
 		return 0, ErrNotFound
 	}
 	leaf, ok := s.leafOf(b)
@@ -112,7 +116,7 @@ func (s *State) frame(m *mls.Message, content mls.ContentType) error {
 }
 
 func decideCommit(s *State, c Commit) ([]proto.Message, any, error) {
-	sender, err := s.member(c.By)
+	sender, err := s.member(c.By, c.Viewer)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,9 +147,11 @@ func decideCommit(s *State, c Commit) ([]proto.Message, any, error) {
 			return nil, nil, fmt.Errorf("%w: a member cannot commit its own removal", ErrInvalid)
 		case l.FID != c.By.FID && s.Kind == KindDM:
 			return nil, nil, fmt.Errorf("%w: in a DM nobody removes the other actor", ErrForbidden)
-		case l.FID != c.By.FID && !owner:
+		case l.FID != c.By.FID && s.Kind == KindChannel && !c.Moderator:
+			return nil, nil, fmt.Errorf("%w: only a moderator (MANAGE_CHANNEL) removes other actors' devices", ErrForbidden)
+		case l.FID != c.By.FID && s.Kind == KindGroup && !owner:
 			return nil, nil, fmt.Errorf("%w: only the owner removes other actors' devices", ErrForbidden)
-		case l.FID == s.Owner && c.By.FID != s.Owner:
+		case s.Kind == KindGroup && l.FID == s.Owner && c.By.FID != s.Owner:
 			return nil, nil, fmt.Errorf("%w: the owner cannot be removed", ErrForbidden)
 		}
 		delete(taken, leaf)
@@ -167,6 +173,14 @@ func decideCommit(s *State, c Commit) ([]proto.Message, any, error) {
 			}
 		}
 		switch {
+		case s.Kind == KindChannel:
+			// Only a device that asked (polyproto-chat 3.1): any member may let it in.
+			if !slices.ContainsFunc(s.Pending, func(p Pending) bool { return bytes.Equal(p.Ref, kp.Ref) }) {
+				return nil, nil, fmt.Errorf("%w: in an encrypted channel only a device that asked to join is added (by its KeyPackage)", ErrForbidden)
+			}
+			if !slices.Contains(actors, fid) {
+				actors = append(actors, fid)
+			}
 		case devices > 0: // a new device of a member: any member may add it (polyproto-chat 3.4)
 		case s.Kind == KindDM && !slices.Contains(actors, fid):
 			return nil, nil, fmt.Errorf("%w: a DM never takes a third actor; start a new DM or a group", ErrForbidden)
@@ -188,6 +202,9 @@ func decideCommit(s *State, c Commit) ([]proto.Message, any, error) {
 		taken[leaf] = Leaf{FID: fid, Session: session}
 		ev.Added = append(ev.Added, &eventsv1.GroupLeaf{Leaf: leaf, Fid: fid, SessionId: session, KeyPackageRef: kp.Ref, NewDevice: devices > 0})
 		refs = append(refs, kp.Ref)
+	}
+	if s.Kind == KindChannel && len(taken) > MaxChannelLeaves {
+		return nil, nil, fmt.Errorf("%w: an encrypted channel holds at most %d devices", ErrLimit, MaxChannelLeaves)
 	}
 	if err := sameRefs(refs, c.WelcomeRefs, len(c.Welcome) > 0); err != nil {
 		return nil, nil, err
@@ -233,7 +250,7 @@ func sameRefs(added, welcomed [][]byte, hasWelcome bool) error {
 }
 
 func decideSend(s *State, c Send) ([]proto.Message, any, error) {
-	if _, err := s.member(c.By); err != nil {
+	if _, err := s.member(c.By, c.Viewer); err != nil {
 		return nil, nil, err
 	}
 	if len(c.Raw) > MaxMessage {
@@ -248,10 +265,10 @@ func decideSend(s *State, c Send) ([]proto.Message, any, error) {
 }
 
 func decideJoin(s *State, c RequestJoin) ([]proto.Message, any, error) {
-	if !s.knows(c.By.FID) {
+	if !s.knows(c.By.FID, c.Viewer) {
 		return nil, nil, ErrNotFound
 	}
-	if s.devices(c.By.FID) == 0 {
+	if s.devices(c.By.FID) == 0 && s.Kind != KindChannel {
 		return nil, nil, fmt.Errorf("%w: only a new device of an actor already in the group asks to join; others are added by the owner", ErrForbidden)
 	}
 	if _, in := s.leafOf(c.By); in {
@@ -265,6 +282,12 @@ func decideJoin(s *State, c RequestJoin) ([]proto.Message, any, error) {
 		return nil, nil, fmt.Errorf("%w: the KeyPackage is for cipher suite 0x%04x, the group uses 0x%04x", ErrInvalid, uint16(kp.Suite), uint16(s.Suite))
 	}
 	ev := &eventsv1.GroupJoinRequested{Fid: c.By.FID, SessionId: c.By.Session, KeyPackage: kp.Raw, KeyPackageRef: kp.Ref, Recipients: s.withDevices()}
+	for _, p := range s.Pending {
+		if p.FID == c.By.FID && p.Session != c.By.Session {
+			ev.PendingSessions = append(ev.PendingSessions, p.Session)
+		}
+	}
+	ev.PendingSessions = append(ev.PendingSessions, c.By.Session)
 	next, err := Restore(mustSnapshot(s))
 	if err != nil {
 		return nil, nil, err

@@ -92,6 +92,15 @@ const (
 var dmWithBob = []proto.Message{dm, to(committed(0, 0, aliceL, nil, added(1, bobD, false)), alice, bob)}
 
 // clubOfThree: a group with alice (owner, leaf 0), bob (leaf 1), carol (leaf 2); epoch 1.
+// encrypted: the group of an encrypted channel, alice (leaf 0) and bob (leaf 1); epoch 1 after
+// bob asked and alice let him in.
+var (
+	chanGroup = &eventsv1.GroupCreated{Id: 7, Kind: KindChannel, OwnerFid: aliceL.FID, CreatorSessionId: aliceL.Session, Actors: []string{aliceL.FID},
+		MlsGroupId: gid, CipherSuite: 1, GuildId: 40, ChannelId: 41}
+	bobAsks   = &eventsv1.GroupJoinRequested{Fid: bobD.FID, SessionId: bobD.Session, KeyPackage: kp(bobD).Raw, KeyPackageRef: ref(bobD), Recipients: []string{alice}, PendingSessions: []string{"desk"}}
+	encrypted = []proto.Message{chanGroup, bobAsks, to(committed(0, 0, aliceL, nil, added(1, bobD, false)), alice, bob)}
+)
+
 var clubOfThree = []proto.Message{grp, to(committed(0, 0, aliceL, nil, added(1, bobD, false), added(2, carolD, false)), alice, bob, carol)}
 
 // TestDecide: given the group's events, when a command arrives, then these events and reply, or
@@ -211,7 +220,7 @@ func TestDecide(t *testing.T) {
 
 		// Join requests of new devices.
 		{name: "a new device asks to join", given: dmWithBob, when: RequestJoin{By: bobP, KeyPackage: kp(bobP)},
-			then: []proto.Message{&eventsv1.GroupJoinRequested{Fid: bobP.FID, SessionId: bobP.Session, KeyPackage: kp(bobP).Raw, KeyPackageRef: ref(bobP), Recipients: []string{alice, bob}}},
+			then: []proto.Message{&eventsv1.GroupJoinRequested{Fid: bobP.FID, SessionId: bobP.Session, KeyPackage: kp(bobP).Raw, KeyPackageRef: ref(bobP), Recipients: []string{alice, bob}, PendingSessions: []string{"phone"}}},
 			reply: View{ID: 7, Kind: KindDM, Owner: aliceL.FID, Actors: []string{aliceL.FID, bobD.FID}, Invited: []string{}, MLSGroupID: gid, Suite: 1, Epoch: 1,
 				Leaves:  []Leaf{{Leaf: 0, FID: aliceL.FID, Session: aliceL.Session}, {Leaf: 1, FID: bobD.FID, Session: bobD.Session}},
 				Pending: []Pending{{FID: bobP.FID, Session: bobP.Session, KeyPackage: kp(bobP).Raw, Ref: ref(bobP)}}}},
@@ -220,6 +229,26 @@ func TestDecide(t *testing.T) {
 		{name: "a session already in", given: dmWithBob, when: RequestJoin{By: bobD, KeyPackage: kp(bobD)}, wantErr: ErrInvalid},
 		{name: "someone else's KeyPackage", given: dmWithBob, when: RequestJoin{By: bobP, KeyPackage: kp(bobD)}, wantErr: ErrInvalid},
 		{name: "a KeyPackage of another suite", given: dmWithBob, when: RequestJoin{By: bobP, KeyPackage: func() *mls.KeyPackage { k := kp(bobP); k.Suite = 3; return k }()}, wantErr: ErrInvalid},
+
+		// The group of an encrypted channel.
+		{name: "encrypt a channel", when: Create{Kind: KindChannel, By: aliceL, MLSGroupID: gid, Suite: 1, GuildID: 40, ChannelID: 41}, then: []proto.Message{chanGroup}},
+		{name: "a channel's group with members", when: Create{Kind: KindChannel, By: aliceL, Others: []string{bob}, MLSGroupID: gid, Suite: 1, GuildID: 40, ChannelID: 41}, wantErr: ErrInvalid},
+		{name: "a channel's group without its channel", when: Create{Kind: KindChannel, By: aliceL, MLSGroupID: gid, Suite: 1}, wantErr: ErrInvalid},
+		{name: "a viewer asks to join", given: []proto.Message{chanGroup}, when: RequestJoin{By: bobD, Viewer: true, KeyPackage: kp(bobD)}, then: []proto.Message{bobAsks}},
+		{name: "one actor's devices ask as one", given: []proto.Message{chanGroup, bobAsks}, when: RequestJoin{By: bobP, Viewer: true, KeyPackage: kp(bobP)},
+			then: []proto.Message{&eventsv1.GroupJoinRequested{Fid: bob, SessionId: "phone", KeyPackage: kp(bobP).Raw, KeyPackageRef: ref(bobP), Recipients: []string{alice}, PendingSessions: []string{"desk", "phone"}}}},
+		{name: "who may not view the channel cannot ask", given: []proto.Message{chanGroup}, when: RequestJoin{By: bobD, KeyPackage: kp(bobD)}, wantErr: ErrNotFound},
+		{name: "a member lets the asker in", given: []proto.Message{chanGroup, bobAsks}, when: Commit{By: aliceL, Viewer: true, Raw: []byte("commit"), Msg: commitMsg(0, 0, nil, bobD), Welcome: welcome, WelcomeRefs: [][]byte{ref(bobD)}},
+			then: encrypted[2:], reply: Committed{Epoch: 1}},
+		{name: "nobody is added without asking", given: []proto.Message{chanGroup}, when: Commit{By: aliceL, Viewer: true, Raw: []byte("commit"), Msg: commitMsg(0, 0, nil, bobD), Welcome: welcome, WelcomeRefs: [][]byte{ref(bobD)}}, wantErr: ErrForbidden},
+		{name: "a member who lost VIEW_CHANNEL cannot post", given: encrypted, when: Send{By: bobD, Raw: []byte("ct"), Msg: appMsg(1), MessageID: 1}, wantErr: ErrNotFound},
+		{name: "a viewing member posts", given: encrypted, when: Send{By: bobD, Viewer: true, Raw: []byte("ct"), Msg: appMsg(1), MessageID: 1},
+			then: []proto.Message{&eventsv1.GroupMessageSent{MessageId: 1, Epoch: 1, SenderFid: bob, SenderSessionId: "desk", Message: []byte("ct"), Recipients: []string{alice, bob}}}},
+		{name: "a member removes another", given: encrypted, when: Commit{By: bobD, Viewer: true, Raw: []byte("commit"), Msg: commitMsg(1, 1, []uint32{0})}, wantErr: ErrForbidden},
+		{name: "a moderator removes another", given: encrypted, when: Commit{By: bobD, Viewer: true, Moderator: true, Raw: []byte("commit"), Msg: commitMsg(1, 1, []uint32{0})},
+			then: []proto.Message{to(committed(1, 1, bobD, []*eventsv1.GroupLeaf{leaf(0, aliceL)}), bob, alice)}, reply: Committed{Epoch: 2}},
+		{name: "a viewer reads the channel's group", given: encrypted, when: Get{By: carolD, Viewer: true}},
+		{name: "a non-viewer does not", given: encrypted, when: Get{By: aliceL}, wantErr: ErrNotFound},
 
 		// Reads.
 		{name: "a stranger reads nothing", given: dmWithBob, when: Get{By: carolD}, wantErr: ErrNotFound},

@@ -11,12 +11,18 @@ import (
 const (
 	KindDM    = "dm"    // exactly two actors, for ever (polyproto-chat 3.2)
 	KindGroup = "group" // 2-15 actors, owners add and remove (3.3)
+	// KindChannel is the group of an encrypted guild channel (3.1): whoever may view the channel
+	// asks to join with a KeyPackage, and any member lets them in by adding it.
+	KindChannel = "channel"
 )
 
 // Limits.
 const (
 	MaxActors = 15
-	MaxName   = 100
+	// MaxChannelLeaves bounds the devices in an encrypted channel: a commit and a Welcome grow
+	// with the tree, and past a thousand leaves both are too slow for chat.
+	MaxChannelLeaves = 1000
+	MaxName          = 100
 	// MaxMessage bounds one MLS application message: 4,000 characters of content (up to 16 KB of
 	// UTF-8) plus framing, padding and the signature.
 	MaxMessage = 20 << 10
@@ -28,7 +34,8 @@ type By struct {
 }
 
 // Create makes the group; the creating session holds leaf 0 of its MLS group at epoch 0. Others
-// are the actors besides the creator: exactly one for a DM, 1-14 for a group. Reply: View.
+// are the actors besides the creator: exactly one for a DM, 1-14 for a group, none for a channel
+// (GuildID and ChannelID name it; the edge checked MANAGE_CHANNEL). Reply: View.
 type Create struct {
 	Kind       string
 	Name       string
@@ -36,13 +43,23 @@ type Create struct {
 	Others     []string
 	MLSGroupID []byte
 	Suite      mls.Suite
+	GuildID    uint64
+	ChannelID  uint64
 }
+
+// In a group of kind channel, Viewer on a command says whether By may view the channel now (the
+// edge asks the guild): an actor that lost VIEW_CHANNEL can neither read nor post, whatever its
+// devices. Other kinds ignore it.
 
 // Commit is an MLS commit posted by a member's session, parsed by the edge (Msg). Welcome is the
 // MLSMessage for the added sessions and WelcomeRefs the KeyPackageRefs it has secrets for.
 // Reply: Committed.
 type Commit struct {
 	By          By
+	Viewer      bool
+	// Moderator: By has MANAGE_CHANNEL in the channel (kind channel), and may remove anyone's
+	// devices, as the owner of a group may.
+	Moderator   bool
 	Raw         []byte
 	Msg         *mls.Message
 	Welcome     []byte
@@ -58,6 +75,7 @@ type Committed struct {
 // snowflake; the actor keeps ids increasing along the stream. Reply: Sent.
 type Send struct {
 	By        By
+	Viewer    bool
 	Raw       []byte
 	Msg       *mls.Message
 	MessageID uint64
@@ -73,11 +91,15 @@ type Sent struct {
 // KeyPackage (validated and bound to the session by the edge). Reply: View.
 type RequestJoin struct {
 	By         By
+	Viewer     bool
 	KeyPackage *mls.KeyPackage
 }
 
 // Get reads the group as By sees it. Reply: View.
-type Get struct{ By By }
+type Get struct {
+	By     By
+	Viewer bool
+}
 
 // View is the group as its actors see it.
 type View struct {
@@ -91,6 +113,8 @@ type View struct {
 	Epoch      uint64
 	Leaves     []Leaf
 	Pending    []Pending
+	GuildID    uint64 // kind channel
+	ChannelID  uint64 // kind channel
 }
 
 // Leaf is one occupied leaf of the MLS group.

@@ -24,6 +24,8 @@ type State struct {
 	Leaves     map[uint32]Leaf
 	Pending    []Pending
 	LastID     uint64 // last application message id
+	GuildID    uint64 // kind channel
+	ChannelID  uint64 // kind channel
 }
 
 // Initial is the state of an empty stream.
@@ -50,15 +52,20 @@ func (s *State) leafOf(b By) (uint32, bool) {
 	return 0, false
 }
 
-// knows reports whether fid may see the group: it was named in it, or holds a leaf.
-func (s *State) knows(fid string) bool {
+// knows reports whether fid may see the group: it was named in it, or holds a leaf; in a
+// channel's group, only if it may view the channel (viewer), member or not.
+func (s *State) knows(fid string, viewer bool) bool {
+	if s.Kind == KindChannel {
+		return s.Created && viewer
+	}
 	return s.Created && (slices.Contains(s.Actors, fid) || s.devices(fid) > 0)
 }
 
 // View is the group as its actors see it.
 func (s *State) View() View {
 	v := View{ID: s.ID, Kind: s.Kind, Name: s.Name, Owner: s.Owner, MLSGroupID: bytes.Clone(s.MLSGroupID),
-		Suite: s.Suite, Epoch: s.Epoch, Actors: []string{}, Invited: []string{}, Leaves: []Leaf{}, Pending: slices.Clone(s.Pending)}
+		Suite: s.Suite, Epoch: s.Epoch, Actors: []string{}, Invited: []string{}, Leaves: []Leaf{}, Pending: slices.Clone(s.Pending),
+		GuildID: s.GuildID, ChannelID: s.ChannelID}
 	for _, a := range s.Actors {
 		if s.devices(a) > 0 {
 			v.Actors = append(v.Actors, a)
@@ -84,6 +91,7 @@ func Apply(s *State, ev proto.Message) (*State, error) {
 		s.Created, s.Kind, s.Name, s.Owner = true, e.GetKind(), e.GetName(), e.GetOwnerFid()
 		s.Actors = slices.Clone(e.GetActors())
 		s.MLSGroupID, s.Suite = e.GetMlsGroupId(), mls.Suite(e.GetCipherSuite())
+		s.GuildID, s.ChannelID = e.GetGuildId(), e.GetChannelId()
 		s.Leaves[0] = Leaf{FID: e.GetOwnerFid(), Session: e.GetCreatorSessionId()}
 	case *eventsv1.GroupCommitted:
 		if e.GetEpoch() != s.Epoch {
@@ -100,7 +108,7 @@ func Apply(s *State, ev proto.Message) (*State, error) {
 			s.Pending = slices.DeleteFunc(s.Pending, func(p Pending) bool { return p.FID == a.GetFid() && p.Session == a.GetSessionId() })
 		}
 		// An actor whose last device was removed has left (a DM keeps its two actors named).
-		if s.Kind == KindGroup {
+		if s.Kind != KindDM {
 			s.Actors = slices.DeleteFunc(s.Actors, func(a string) bool {
 				return s.devices(a) == 0 && slices.ContainsFunc(e.GetRemoved(), func(r *eventsv1.GroupLeaf) bool { return r.GetFid() == a })
 			})
@@ -122,7 +130,7 @@ func Apply(s *State, ev proto.Message) (*State, error) {
 func Snapshot(s *State) (proto.Message, error) {
 	snap := &eventsv1.GroupSnapshot{
 		Created: &eventsv1.GroupCreated{Id: s.ID, Kind: s.Kind, Name: s.Name, OwnerFid: s.Owner, Actors: s.Actors,
-			MlsGroupId: s.MLSGroupID, CipherSuite: uint32(s.Suite)},
+			MlsGroupId: s.MLSGroupID, CipherSuite: uint32(s.Suite), GuildId: s.GuildID, ChannelId: s.ChannelID},
 		Epoch: s.Epoch, LastMessageId: s.LastID,
 	}
 	for _, l := range s.View().Leaves {
@@ -144,6 +152,7 @@ func Restore(m proto.Message) (*State, error) {
 	s := Initial(c.GetId())
 	s.Created, s.Kind, s.Name, s.Owner = true, c.GetKind(), c.GetName(), c.GetOwnerFid()
 	s.Actors, s.MLSGroupID, s.Suite = slices.Clone(c.GetActors()), c.GetMlsGroupId(), mls.Suite(c.GetCipherSuite())
+	s.GuildID, s.ChannelID = c.GetGuildId(), c.GetChannelId()
 	s.Epoch, s.LastID = snap.GetEpoch(), snap.GetLastMessageId()
 	for _, l := range snap.GetLeaves() {
 		s.Leaves[l.GetLeaf()] = Leaf{FID: l.GetFid(), Session: l.GetSessionId()}

@@ -90,6 +90,19 @@ func Decide(g *Guild, cmd any) ([]proto.Message, any, error) {
 		return a.createChannel(c)
 	case UpdateChannel:
 		return a.updateChannel(c)
+	case EnableEncryption:
+		ch, err := a.channelWith(c.ChannelID, permissions.ManageChannel)
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case ch.Type != textType:
+			return nil, nil, fmt.Errorf("%w: only a text channel is encrypted", ErrInvalid)
+		case ch.GroupID != 0:
+			return nil, nil, fmt.Errorf("%w: channel %d is encrypted already", ErrInvalid, ch.ID)
+		case c.GroupID == 0:
+			return nil, nil, fmt.Errorf("%w: no messaging group", ErrInvalid)
+		}
+		return one(&eventsv1.ChannelEncryptionEnabled{ChannelId: ch.ID, GroupId: c.GroupID}), nil, nil
 	case DeleteChannel:
 		if _, err := a.channelWith(c.ChannelID, permissions.ManageChannel); err != nil {
 			return nil, nil, err

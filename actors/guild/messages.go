@@ -95,6 +95,14 @@ type UpdateChannel struct {
 	Position  *uint32
 }
 
+// EnableEncryption makes a text channel encrypted, through the messaging group GroupID (which the
+// edge has just created). MANAGE_CHANNEL in it. Reply: nil.
+type EnableEncryption struct {
+	By
+	ChannelID uint64
+	GroupID   uint64
+}
+
 // DeleteChannel removes a channel or category. MANAGE_CHANNEL in it. Reply: nil.
 type DeleteChannel struct {
 	By

@@ -50,6 +50,8 @@ type Channel struct {
 	ParentID   uint64
 	Position   uint32
 	Overwrites []permissions.Overwrite // at most one per role and per member
+	// GroupID is the messaging group (kind "channel") of an encrypted channel; 0: not encrypted.
+	GroupID uint64
 }
 
 // Member is one member of the guild.
@@ -211,6 +213,12 @@ func Apply(g *Guild, ev proto.Message) (*Guild, error) {
 		if e.Position != nil {
 			c.Position = e.GetPosition()
 		}
+	case *eventsv1.ChannelEncryptionEnabled:
+		c, ok := g.Channels[e.GetChannelId()]
+		if !ok {
+			return g, fmt.Errorf("encryption of unknown channel %d", e.GetChannelId())
+		}
+		c.GroupID = e.GetGroupId()
 	case *eventsv1.ChannelDeleted:
 		delete(g.Channels, e.GetChannelId())
 		for _, c := range g.Channels {

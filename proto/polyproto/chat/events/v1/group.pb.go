@@ -27,12 +27,14 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// GroupCreated: a DM (exactly two actors, no others ever) or a group (2-15 actors, owners add and
-// remove). The creator's session holds leaf 0 of the MLS group at epoch 0.
+// GroupCreated: a DM (exactly two actors, no others ever), a group (2-15 actors, owners add and
+// remove), or the group of an encrypted guild channel (kind "channel": whoever may view the channel
+// asks to join, any member lets them in). The creator's session holds leaf 0 of the MLS group at
+// epoch 0.
 type GroupCreated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	// "dm" or "group".
+	// "dm", "group" or "channel".
 	Kind             string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Name             string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	OwnerFid         string `protobuf:"bytes,4,opt,name=owner_fid,json=ownerFid,proto3" json:"owner_fid,omitempty"`
@@ -41,8 +43,11 @@ type GroupCreated struct {
 	// the actors the owner means to add (they become members when a commit adds them).
 	Actors []string `protobuf:"bytes,6,rep,name=actors,proto3" json:"actors,omitempty"`
 	// The MLS group_id every member's group must carry: "<id>@<domain>".
-	MlsGroupId    []byte `protobuf:"bytes,7,opt,name=mls_group_id,json=mlsGroupId,proto3" json:"mls_group_id,omitempty"`
-	CipherSuite   uint32 `protobuf:"varint,8,opt,name=cipher_suite,json=cipherSuite,proto3" json:"cipher_suite,omitempty"`
+	MlsGroupId  []byte `protobuf:"bytes,7,opt,name=mls_group_id,json=mlsGroupId,proto3" json:"mls_group_id,omitempty"`
+	CipherSuite uint32 `protobuf:"varint,8,opt,name=cipher_suite,json=cipherSuite,proto3" json:"cipher_suite,omitempty"`
+	// Kind "channel" only: the encrypted channel and its guild.
+	GuildId       uint64 `protobuf:"varint,9,opt,name=guild_id,json=guildId,proto3" json:"guild_id,omitempty"`
+	ChannelId     uint64 `protobuf:"varint,10,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -129,6 +134,20 @@ func (x *GroupCreated) GetMlsGroupId() []byte {
 func (x *GroupCreated) GetCipherSuite() uint32 {
 	if x != nil {
 		return x.CipherSuite
+	}
+	return 0
+}
+
+func (x *GroupCreated) GetGuildId() uint64 {
+	if x != nil {
+		return x.GuildId
+	}
+	return 0
+}
+
+func (x *GroupCreated) GetChannelId() uint64 {
+	if x != nil {
+		return x.ChannelId
 	}
 	return 0
 }
@@ -422,9 +441,12 @@ type GroupJoinRequested struct {
 	KeyPackage    []byte                 `protobuf:"bytes,3,opt,name=key_package,json=keyPackage,proto3" json:"key_package,omitempty"`
 	KeyPackageRef []byte                 `protobuf:"bytes,4,opt,name=key_package_ref,json=keyPackageRef,proto3" json:"key_package_ref,omitempty"`
 	// The actors with a device in the group: who is asked to add it.
-	Recipients    []string `protobuf:"bytes,5,rep,name=recipients,proto3" json:"recipients,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Recipients []string `protobuf:"bytes,5,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	// Every session of this actor with a request pending after this one, this one included: the
+	// requests of one actor's devices show as one (polyproto-chat 3.5).
+	PendingSessions []string `protobuf:"bytes,6,rep,name=pending_sessions,json=pendingSessions,proto3" json:"pending_sessions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GroupJoinRequested) Reset() {
@@ -488,6 +510,13 @@ func (x *GroupJoinRequested) GetKeyPackageRef() []byte {
 func (x *GroupJoinRequested) GetRecipients() []string {
 	if x != nil {
 		return x.Recipients
+	}
+	return nil
+}
+
+func (x *GroupJoinRequested) GetPendingSessions() []string {
+	if x != nil {
+		return x.PendingSessions
 	}
 	return nil
 }
@@ -574,7 +603,7 @@ var File_polyproto_chat_events_v1_group_proto protoreflect.FileDescriptor
 
 const file_polyproto_chat_events_v1_group_proto_rawDesc = "" +
 	"\n" +
-	"$polyproto/chat/events/v1/group.proto\x12\x18polyproto.chat.events.v1\"\xee\x01\n" +
+	"$polyproto/chat/events/v1/group.proto\x12\x18polyproto.chat.events.v1\"\xa8\x02\n" +
 	"\fGroupCreated\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
@@ -584,7 +613,11 @@ const file_polyproto_chat_events_v1_group_proto_rawDesc = "" +
 	"\x06actors\x18\x06 \x03(\tR\x06actors\x12 \n" +
 	"\fmls_group_id\x18\a \x01(\fR\n" +
 	"mlsGroupId\x12!\n" +
-	"\fcipher_suite\x18\b \x01(\rR\vcipherSuite\"\x97\x01\n" +
+	"\fcipher_suite\x18\b \x01(\rR\vcipherSuite\x12\x19\n" +
+	"\bguild_id\x18\t \x01(\x04R\aguildId\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\n" +
+	" \x01(\x04R\tchannelId\"\x97\x01\n" +
 	"\tGroupLeaf\x12\x12\n" +
 	"\x04leaf\x18\x01 \x01(\rR\x04leaf\x12\x10\n" +
 	"\x03fid\x18\x02 \x01(\tR\x03fid\x12\x1d\n" +
@@ -617,7 +650,7 @@ const file_polyproto_chat_events_v1_group_proto_rawDesc = "" +
 	"\amessage\x18\x05 \x01(\fR\amessage\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x06 \x03(\tR\n" +
-	"recipients\"\xae\x01\n" +
+	"recipients\"\xd9\x01\n" +
 	"\x12GroupJoinRequested\x12\x10\n" +
 	"\x03fid\x18\x01 \x01(\tR\x03fid\x12\x1d\n" +
 	"\n" +
@@ -627,7 +660,8 @@ const file_polyproto_chat_events_v1_group_proto_rawDesc = "" +
 	"\x0fkey_package_ref\x18\x04 \x01(\fR\rkeyPackageRef\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x05 \x03(\tR\n" +
-	"recipients\"\x94\x02\n" +
+	"recipients\x12)\n" +
+	"\x10pending_sessions\x18\x06 \x03(\tR\x0fpendingSessions\"\x94\x02\n" +
 	"\rGroupSnapshot\x12@\n" +
 	"\acreated\x18\x01 \x01(\v2&.polyproto.chat.events.v1.GroupCreatedR\acreated\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12;\n" +

@@ -504,6 +504,60 @@ func (x *ChannelUpdated) GetPosition() uint32 {
 	return 0
 }
 
+// ChannelEncryptionEnabled: from this event on the channel takes only MLS messages, through the
+// messaging group group_id (kind "channel"); plaintext messages are refused. There is no way back.
+type ChannelEncryptionEnabled struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     uint64                 `protobuf:"varint,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	GroupId       uint64                 `protobuf:"varint,2,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelEncryptionEnabled) Reset() {
+	*x = ChannelEncryptionEnabled{}
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelEncryptionEnabled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelEncryptionEnabled) ProtoMessage() {}
+
+func (x *ChannelEncryptionEnabled) ProtoReflect() protoreflect.Message {
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelEncryptionEnabled.ProtoReflect.Descriptor instead.
+func (*ChannelEncryptionEnabled) Descriptor() ([]byte, []int) {
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ChannelEncryptionEnabled) GetChannelId() uint64 {
+	if x != nil {
+		return x.ChannelId
+	}
+	return 0
+}
+
+func (x *ChannelEncryptionEnabled) GetGroupId() uint64 {
+	if x != nil {
+		return x.GroupId
+	}
+	return 0
+}
+
 // ChannelDeleted removes a channel. Deleting a category moves its channels out of it.
 type ChannelDeleted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -514,7 +568,7 @@ type ChannelDeleted struct {
 
 func (x *ChannelDeleted) Reset() {
 	*x = ChannelDeleted{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[6]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +580,7 @@ func (x *ChannelDeleted) String() string {
 func (*ChannelDeleted) ProtoMessage() {}
 
 func (x *ChannelDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[6]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +593,7 @@ func (x *ChannelDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelDeleted.ProtoReflect.Descriptor instead.
 func (*ChannelDeleted) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{6}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChannelDeleted) GetChannelId() uint64 {
@@ -564,7 +618,7 @@ type ChannelOverwriteSet struct {
 
 func (x *ChannelOverwriteSet) Reset() {
 	*x = ChannelOverwriteSet{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[7]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +630,7 @@ func (x *ChannelOverwriteSet) String() string {
 func (*ChannelOverwriteSet) ProtoMessage() {}
 
 func (x *ChannelOverwriteSet) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[7]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +643,7 @@ func (x *ChannelOverwriteSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelOverwriteSet.ProtoReflect.Descriptor instead.
 func (*ChannelOverwriteSet) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{7}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChannelOverwriteSet) GetChannelId() uint64 {
@@ -638,7 +692,7 @@ type ChannelOverwriteRemoved struct {
 
 func (x *ChannelOverwriteRemoved) Reset() {
 	*x = ChannelOverwriteRemoved{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[8]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +704,7 @@ func (x *ChannelOverwriteRemoved) String() string {
 func (*ChannelOverwriteRemoved) ProtoMessage() {}
 
 func (x *ChannelOverwriteRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[8]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +717,7 @@ func (x *ChannelOverwriteRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelOverwriteRemoved.ProtoReflect.Descriptor instead.
 func (*ChannelOverwriteRemoved) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{8}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ChannelOverwriteRemoved) GetChannelId() uint64 {
@@ -702,7 +756,7 @@ type RoleCreated struct {
 
 func (x *RoleCreated) Reset() {
 	*x = RoleCreated{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[9]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +768,7 @@ func (x *RoleCreated) String() string {
 func (*RoleCreated) ProtoMessage() {}
 
 func (x *RoleCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[9]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +781,7 @@ func (x *RoleCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleCreated.ProtoReflect.Descriptor instead.
 func (*RoleCreated) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{9}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RoleCreated) GetRoleId() uint64 {
@@ -778,7 +832,7 @@ type RoleUpdated struct {
 
 func (x *RoleUpdated) Reset() {
 	*x = RoleUpdated{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[10]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +844,7 @@ func (x *RoleUpdated) String() string {
 func (*RoleUpdated) ProtoMessage() {}
 
 func (x *RoleUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[10]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +857,7 @@ func (x *RoleUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleUpdated.ProtoReflect.Descriptor instead.
 func (*RoleUpdated) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{10}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RoleUpdated) GetRoleId() uint64 {
@@ -851,7 +905,7 @@ type RoleDeleted struct {
 
 func (x *RoleDeleted) Reset() {
 	*x = RoleDeleted{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[11]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +917,7 @@ func (x *RoleDeleted) String() string {
 func (*RoleDeleted) ProtoMessage() {}
 
 func (x *RoleDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[11]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +930,7 @@ func (x *RoleDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleDeleted.ProtoReflect.Descriptor instead.
 func (*RoleDeleted) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{11}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RoleDeleted) GetRoleId() uint64 {
@@ -899,7 +953,7 @@ type MemberJoined struct {
 
 func (x *MemberJoined) Reset() {
 	*x = MemberJoined{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[12]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +965,7 @@ func (x *MemberJoined) String() string {
 func (*MemberJoined) ProtoMessage() {}
 
 func (x *MemberJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[12]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +978,7 @@ func (x *MemberJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberJoined.ProtoReflect.Descriptor instead.
 func (*MemberJoined) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{12}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MemberJoined) GetFid() string {
@@ -957,7 +1011,7 @@ type MemberLeft struct {
 
 func (x *MemberLeft) Reset() {
 	*x = MemberLeft{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[13]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1023,7 @@ func (x *MemberLeft) String() string {
 func (*MemberLeft) ProtoMessage() {}
 
 func (x *MemberLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[13]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1036,7 @@ func (x *MemberLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberLeft.ProtoReflect.Descriptor instead.
 func (*MemberLeft) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{13}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MemberLeft) GetFid() string {
@@ -1001,7 +1055,7 @@ type MemberKicked struct {
 
 func (x *MemberKicked) Reset() {
 	*x = MemberKicked{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[14]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1067,7 @@ func (x *MemberKicked) String() string {
 func (*MemberKicked) ProtoMessage() {}
 
 func (x *MemberKicked) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[14]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1080,7 @@ func (x *MemberKicked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberKicked.ProtoReflect.Descriptor instead.
 func (*MemberKicked) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{14}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MemberKicked) GetFid() string {
@@ -1046,7 +1100,7 @@ type MemberBanned struct {
 
 func (x *MemberBanned) Reset() {
 	*x = MemberBanned{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[15]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1112,7 @@ func (x *MemberBanned) String() string {
 func (*MemberBanned) ProtoMessage() {}
 
 func (x *MemberBanned) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[15]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1125,7 @@ func (x *MemberBanned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberBanned.ProtoReflect.Descriptor instead.
 func (*MemberBanned) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{15}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MemberBanned) GetFid() string {
@@ -1090,7 +1144,7 @@ type MemberUnbanned struct {
 
 func (x *MemberUnbanned) Reset() {
 	*x = MemberUnbanned{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[16]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1156,7 @@ func (x *MemberUnbanned) String() string {
 func (*MemberUnbanned) ProtoMessage() {}
 
 func (x *MemberUnbanned) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[16]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1169,7 @@ func (x *MemberUnbanned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberUnbanned.ProtoReflect.Descriptor instead.
 func (*MemberUnbanned) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{16}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MemberUnbanned) GetFid() string {
@@ -1136,7 +1190,7 @@ type MemberNicknameChanged struct {
 
 func (x *MemberNicknameChanged) Reset() {
 	*x = MemberNicknameChanged{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[17]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1202,7 @@ func (x *MemberNicknameChanged) String() string {
 func (*MemberNicknameChanged) ProtoMessage() {}
 
 func (x *MemberNicknameChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[17]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1215,7 @@ func (x *MemberNicknameChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberNicknameChanged.ProtoReflect.Descriptor instead.
 func (*MemberNicknameChanged) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{17}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MemberNicknameChanged) GetFid() string {
@@ -1189,7 +1243,7 @@ type MemberRolesChanged struct {
 
 func (x *MemberRolesChanged) Reset() {
 	*x = MemberRolesChanged{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[18]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1255,7 @@ func (x *MemberRolesChanged) String() string {
 func (*MemberRolesChanged) ProtoMessage() {}
 
 func (x *MemberRolesChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[18]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1268,7 @@ func (x *MemberRolesChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberRolesChanged.ProtoReflect.Descriptor instead.
 func (*MemberRolesChanged) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{18}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MemberRolesChanged) GetFid() string {
@@ -1249,7 +1303,7 @@ type InviteCreated struct {
 
 func (x *InviteCreated) Reset() {
 	*x = InviteCreated{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[19]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1315,7 @@ func (x *InviteCreated) String() string {
 func (*InviteCreated) ProtoMessage() {}
 
 func (x *InviteCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[19]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1328,7 @@ func (x *InviteCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteCreated.ProtoReflect.Descriptor instead.
 func (*InviteCreated) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{19}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InviteCreated) GetCode() string {
@@ -1328,7 +1382,7 @@ type InviteRevoked struct {
 
 func (x *InviteRevoked) Reset() {
 	*x = InviteRevoked{}
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[20]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1394,7 @@ func (x *InviteRevoked) String() string {
 func (*InviteRevoked) ProtoMessage() {}
 
 func (x *InviteRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[20]
+	mi := &file_polyproto_chat_events_v1_guild_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1407,7 @@ func (x *InviteRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteRevoked.ProtoReflect.Descriptor instead.
 func (*InviteRevoked) Descriptor() ([]byte, []int) {
-	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{20}
+	return file_polyproto_chat_events_v1_guild_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InviteRevoked) GetCode() string {
@@ -1411,7 +1465,11 @@ const file_polyproto_chat_events_v1_guild_proto_rawDesc = "" +
 	"\x06_topicB\f\n" +
 	"\n" +
 	"_parent_idB\v\n" +
-	"\t_position\"/\n" +
+	"\t_position\"T\n" +
+	"\x18ChannelEncryptionEnabled\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\x04R\tchannelId\x12\x19\n" +
+	"\bgroup_id\x18\x02 \x01(\x04R\agroupId\"/\n" +
 	"\x0eChannelDeleted\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\x04R\tchannelId\"\x96\x01\n" +
@@ -1499,30 +1557,31 @@ func file_polyproto_chat_events_v1_guild_proto_rawDescGZIP() []byte {
 }
 
 var file_polyproto_chat_events_v1_guild_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_polyproto_chat_events_v1_guild_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_polyproto_chat_events_v1_guild_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_polyproto_chat_events_v1_guild_proto_goTypes = []any{
-	(ChannelType)(0),                // 0: polyproto.chat.events.v1.ChannelType
-	(*GuildCreated)(nil),            // 1: polyproto.chat.events.v1.GuildCreated
-	(*GuildUpdated)(nil),            // 2: polyproto.chat.events.v1.GuildUpdated
-	(*GuildDeleted)(nil),            // 3: polyproto.chat.events.v1.GuildDeleted
-	(*ChannelCreated)(nil),          // 4: polyproto.chat.events.v1.ChannelCreated
-	(*ChannelOverwrite)(nil),        // 5: polyproto.chat.events.v1.ChannelOverwrite
-	(*ChannelUpdated)(nil),          // 6: polyproto.chat.events.v1.ChannelUpdated
-	(*ChannelDeleted)(nil),          // 7: polyproto.chat.events.v1.ChannelDeleted
-	(*ChannelOverwriteSet)(nil),     // 8: polyproto.chat.events.v1.ChannelOverwriteSet
-	(*ChannelOverwriteRemoved)(nil), // 9: polyproto.chat.events.v1.ChannelOverwriteRemoved
-	(*RoleCreated)(nil),             // 10: polyproto.chat.events.v1.RoleCreated
-	(*RoleUpdated)(nil),             // 11: polyproto.chat.events.v1.RoleUpdated
-	(*RoleDeleted)(nil),             // 12: polyproto.chat.events.v1.RoleDeleted
-	(*MemberJoined)(nil),            // 13: polyproto.chat.events.v1.MemberJoined
-	(*MemberLeft)(nil),              // 14: polyproto.chat.events.v1.MemberLeft
-	(*MemberKicked)(nil),            // 15: polyproto.chat.events.v1.MemberKicked
-	(*MemberBanned)(nil),            // 16: polyproto.chat.events.v1.MemberBanned
-	(*MemberUnbanned)(nil),          // 17: polyproto.chat.events.v1.MemberUnbanned
-	(*MemberNicknameChanged)(nil),   // 18: polyproto.chat.events.v1.MemberNicknameChanged
-	(*MemberRolesChanged)(nil),      // 19: polyproto.chat.events.v1.MemberRolesChanged
-	(*InviteCreated)(nil),           // 20: polyproto.chat.events.v1.InviteCreated
-	(*InviteRevoked)(nil),           // 21: polyproto.chat.events.v1.InviteRevoked
+	(ChannelType)(0),                 // 0: polyproto.chat.events.v1.ChannelType
+	(*GuildCreated)(nil),             // 1: polyproto.chat.events.v1.GuildCreated
+	(*GuildUpdated)(nil),             // 2: polyproto.chat.events.v1.GuildUpdated
+	(*GuildDeleted)(nil),             // 3: polyproto.chat.events.v1.GuildDeleted
+	(*ChannelCreated)(nil),           // 4: polyproto.chat.events.v1.ChannelCreated
+	(*ChannelOverwrite)(nil),         // 5: polyproto.chat.events.v1.ChannelOverwrite
+	(*ChannelUpdated)(nil),           // 6: polyproto.chat.events.v1.ChannelUpdated
+	(*ChannelEncryptionEnabled)(nil), // 7: polyproto.chat.events.v1.ChannelEncryptionEnabled
+	(*ChannelDeleted)(nil),           // 8: polyproto.chat.events.v1.ChannelDeleted
+	(*ChannelOverwriteSet)(nil),      // 9: polyproto.chat.events.v1.ChannelOverwriteSet
+	(*ChannelOverwriteRemoved)(nil),  // 10: polyproto.chat.events.v1.ChannelOverwriteRemoved
+	(*RoleCreated)(nil),              // 11: polyproto.chat.events.v1.RoleCreated
+	(*RoleUpdated)(nil),              // 12: polyproto.chat.events.v1.RoleUpdated
+	(*RoleDeleted)(nil),              // 13: polyproto.chat.events.v1.RoleDeleted
+	(*MemberJoined)(nil),             // 14: polyproto.chat.events.v1.MemberJoined
+	(*MemberLeft)(nil),               // 15: polyproto.chat.events.v1.MemberLeft
+	(*MemberKicked)(nil),             // 16: polyproto.chat.events.v1.MemberKicked
+	(*MemberBanned)(nil),             // 17: polyproto.chat.events.v1.MemberBanned
+	(*MemberUnbanned)(nil),           // 18: polyproto.chat.events.v1.MemberUnbanned
+	(*MemberNicknameChanged)(nil),    // 19: polyproto.chat.events.v1.MemberNicknameChanged
+	(*MemberRolesChanged)(nil),       // 20: polyproto.chat.events.v1.MemberRolesChanged
+	(*InviteCreated)(nil),            // 21: polyproto.chat.events.v1.InviteCreated
+	(*InviteRevoked)(nil),            // 22: polyproto.chat.events.v1.InviteRevoked
 }
 var file_polyproto_chat_events_v1_guild_proto_depIdxs = []int32{
 	0, // 0: polyproto.chat.events.v1.ChannelCreated.type:type_name -> polyproto.chat.events.v1.ChannelType
@@ -1541,14 +1600,14 @@ func file_polyproto_chat_events_v1_guild_proto_init() {
 	}
 	file_polyproto_chat_events_v1_guild_proto_msgTypes[1].OneofWrappers = []any{}
 	file_polyproto_chat_events_v1_guild_proto_msgTypes[5].OneofWrappers = []any{}
-	file_polyproto_chat_events_v1_guild_proto_msgTypes[10].OneofWrappers = []any{}
+	file_polyproto_chat_events_v1_guild_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_polyproto_chat_events_v1_guild_proto_rawDesc), len(file_polyproto_chat_events_v1_guild_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
