@@ -55,8 +55,8 @@ type Create struct {
 // MLSMessage for the added sessions and WelcomeRefs the KeyPackageRefs it has secrets for.
 // Reply: Committed.
 type Commit struct {
-	By          By
-	Viewer      bool
+	By     By
+	Viewer bool
 	// Moderator: By has MANAGE_CHANNEL in the channel (kind channel), and may remove anyone's
 	// devices, as the owner of a group may.
 	Moderator   bool

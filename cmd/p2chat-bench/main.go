@@ -28,6 +28,7 @@ type mode struct {
 var modes = []mode{
 	{"idle", "hold N identified idle gateway connections, report server RSS per connection", runIdle},
 	{"chat", "drive signed guild chat messages through REST to M gateway members per channel, report throughput and latency", runChat},
+	{"mls", "drive end-to-end encrypted messages through the SDK's MLS groups (N groups of M members, every member decrypting), report throughput and latency", runMLS},
 	{"floor", "the unavoidable part of chat alone (sign, HTTP, verify, frame writes and reads) in one process: an upper bound on throughput", runFloor},
 }
 
