@@ -20,6 +20,24 @@
 // percentiles, and the CPU of the server (from its /metrics) and of the tool itself. -state keeps
 // the actors and guilds for later runs, as logging in 2,000 actors takes minutes.
 //
+//	p2chat-bench mls -server http://127.0.0.1:8080 -groups 100 -members 5 -rate 200 -state /tmp/bench-mls
+//
+// drives end-to-end encrypted messaging groups through the SDK, as clients use them: one actor
+// per member (start the server with -auth-rate -1), each member's session with its own
+// client.MLS; members upload a KeyPackage, each group's first member creates the group with the
+// others (the SDK claims their KeyPackages and commits them with a Welcome) and they join it.
+// Every member holds a gateway connection whose dispatches all go through MLS.Handle. Senders
+// (the first -senders members of each group) call MLS.Send at a fixed rate or as fast as
+// -inflight sends each allow; the plaintext (-size bytes) names the run, the message and its
+// intended send time, so every message each other member decrypts is matched to its send. The
+// report gives messages accepted/s, errors by code, deliveries (decryptions) per second and
+// missing or mismatched ones, send->accepted and send->decrypted percentiles, and the server's
+// CPU and RSS and the tool's CPU. -state is a directory: world.json names the actors and groups,
+// and the SDK's keystore under it keeps their sessions and MLS group state, so later runs go on
+// in the same groups. With the keystore on disk (the default, as a real client), the SDK saves a
+// group's state with an fsync after every message sent or decrypted; -keystore memory measures
+// without that.
+//
 //	p2chat-bench floor -channels 100 -members 20 -inflight 4
 //
 // needs no server: in one process it does only what chat cannot avoid (sign, POST, verify, write
