@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -296,4 +297,33 @@ func (c *certCache) put(k certKey, cc cachedCert) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.certs[k] = cc
+}
+
+// sessionHasKey tells whether key is the key of a live ID-Cert of fid's session, per fid's home
+// server: how an MLS leaf is checked (docs/PROTOCOL.md section 7).
+func (ch *Chat) sessionHasKey(ctx context.Context, fid identity.FID, sessionID string, key []byte) (bool, error) {
+	server, err := ch.homeServer(ctx, fid.Domain)
+	if err != nil {
+		return false, fmt.Errorf("home server of %s: %w", fid, err)
+	}
+	root, err := ch.root(ctx, server, fid.Domain)
+	if err != nil {
+		return false, err
+	}
+	var list []identity.CacheableCert
+	r := request{method: http.MethodGet, server: server, path: "/idcert/actor/" + url.PathEscape(fid.String()), query: url.Values{"session_id": {sessionID}}}
+	if _, err := ch.c.do(ctx, r, &list); err != nil {
+		return false, fmt.Errorf("ID-Certs of %s: %w", fid, err)
+	}
+	now := time.Now()
+	for i := range list {
+		cert, err := list[i].Verify(root, now)
+		if err != nil || cert.FID != fid || cert.SessionID != sessionID || list[i].InvalidatedAt != nil || cert.ValidAt(now) != nil {
+			continue
+		}
+		if bytes.Equal(cert.PublicKey, key) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

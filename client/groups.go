@@ -96,6 +96,7 @@ type memberGroup struct {
 	g        *mls.Group
 	revision int64 // last stream revision handled; -1: none
 	removed  bool
+	broken   error // set when a member failed its binding check: the group is not used again
 }
 
 // groupEntry is a group dispatch's payload, or an entry of the group log.
@@ -357,7 +358,15 @@ func (m *MLS) commitOnce(ctx context.Context, id snowflake.ID, change func(*mls.
 	if mg.removed {
 		return fmt.Errorf("client: this session was removed from group %s", id)
 	}
+	if mg.broken != nil {
+		return mg.broken
+	}
 	adds, removes := change(mg.g)
+	for i, kp := range adds {
+		if err := m.checkKeyPackage(ctx, kp); err != nil {
+			return fmt.Errorf("client: KeyPackage %d to add: %w", i, err)
+		}
+	}
 	c, err := mg.g.Commit(adds, removes)
 	if err != nil {
 		return err
@@ -387,6 +396,9 @@ func (m *MLS) Send(ctx context.Context, id snowflake.ID, plaintext []byte) (snow
 	for attempt := 0; ; attempt++ {
 		m.mu.Lock()
 		mg, err := m.group(id)
+		if err == nil && mg.broken != nil {
+			err = mg.broken
+		}
 		var ct []byte
 		if err == nil {
 			ct, err = mg.g.Encrypt(plaintext)
@@ -503,11 +515,14 @@ func (m *MLS) entry(ctx context.Context, e groupEntry) ([]GroupEvent, error) {
 	if mg != nil && e.Revision <= mg.revision {
 		return nil, nil // handled already
 	}
+	if mg != nil && mg.broken != nil {
+		return nil, nil
+	}
 	switch e.Type {
 	case "MLS_COMMIT":
 		for _, a := range e.Added {
 			if a.FID == me.FID && a.SessionID == me.Session && (mg == nil || mg.removed) {
-				return m.join(e)
+				return m.join(ctx, e)
 			}
 		}
 		if mg == nil || mg.removed {
@@ -524,6 +539,14 @@ func (m *MLS) entry(ctx context.Context, e groupEntry) ([]GroupEvent, error) {
 		r, err := mg.g.Process(raw)
 		if err != nil {
 			return nil, fmt.Errorf("client: commit of group %s for epoch %d: %w", e.GroupID, e.Epoch, err)
+		}
+		if !r.Removed {
+			if err := m.checkMembers(ctx, mg.g); err != nil {
+				// The group state moved in memory only (not saved); the group refuses to be
+				// used from now on.
+				mg.broken = err
+				return nil, fmt.Errorf("client: group %s after the commit for epoch %d: %w", e.GroupID, e.Epoch, err)
+			}
 		}
 		mg.revision, mg.removed = e.Revision, r.Removed
 		return []GroupEvent{{Group: e.GroupID, Type: GroupCommit, Epoch: mg.g.Epoch(), SenderFID: e.Sender.FID, SenderSession: e.Sender.SessionID, Removed: r.Removed}},
@@ -567,7 +590,7 @@ func (m *MLS) entry(ctx context.Context, e groupEntry) ([]GroupEvent, error) {
 
 // join enters a group from the Welcome beside a commit that added this session, and forgets the
 // KeyPackage it used; the caller holds m.mu.
-func (m *MLS) join(e groupEntry) ([]GroupEvent, error) {
+func (m *MLS) join(ctx context.Context, e groupEntry) ([]GroupEvent, error) {
 	welcome, err := base64.RawURLEncoding.DecodeString(e.Welcome)
 	if err != nil {
 		return nil, fmt.Errorf("client: Welcome of group %s: %w", e.GroupID, err)
@@ -577,9 +600,64 @@ func (m *MLS) join(e groupEntry) ([]GroupEvent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: Welcome of group %s: %w", e.GroupID, err)
 	}
+	if err := m.checkMembers(ctx, g); err != nil {
+		return nil, fmt.Errorf("client: not joining group %s: %w", e.GroupID, err)
+	}
 	if err := m.forget(refs[used]); err != nil {
 		return nil, err
 	}
 	mg := &memberGroup{g: g, revision: e.Revision}
 	return []GroupEvent{{Group: e.GroupID, Type: GroupJoined, Epoch: g.Epoch(), SenderFID: e.Sender.FID, SenderSession: e.Sender.SessionID}}, m.save(e.GroupID, mg)
+}
+
+// ErrUnboundMember: a leaf of a group is not bound to the polyproto session it names (its
+// signature key is no ID-Cert key of that session, per the actor's home server). The SDK stops
+// using the group: someone, possibly a server, put an impostor in it.
+var ErrUnboundMember = errors.New("client: a group member is not who its credential says")
+
+// checkKeyPackage checks, before adding it, that a KeyPackage is valid now and bound to the
+// session it names (polyproto-chat 3.2: "verify Bob's KeyPackages"). The caller holds m.mu.
+func (m *MLS) checkKeyPackage(ctx context.Context, raw []byte) error {
+	kp, err := mls.ParseKeyPackage(raw, time.Now())
+	if err != nil {
+		return err
+	}
+	fid, err := identity.ParseFID(kp.Credential.FID)
+	if err != nil {
+		return fmt.Errorf("%w: it names %q", ErrUnboundMember, kp.Credential)
+	}
+	ok, err := m.ch.sessionHasKey(ctx, fid, kp.Credential.Session, kp.SignatureKey)
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", kp.Credential, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: the KeyPackage of %s", ErrUnboundMember, kp.Credential)
+	}
+	m.bound[kp.Credential.String()+"\x00"+string(kp.SignatureKey)] = true
+	return nil
+}
+
+// checkMembers checks every member of g this process has not checked yet against the ID-Certs
+// of its session at its actor's home server (docs/PROTOCOL.md section 7: the binding). The
+// caller holds m.mu.
+func (m *MLS) checkMembers(ctx context.Context, g *mls.Group) error {
+	for _, mem := range g.Members() {
+		k := mem.Credential.String() + "\x00" + string(mem.SignatureKey)
+		if m.bound[k] {
+			continue
+		}
+		fid, err := identity.ParseFID(mem.Credential.FID)
+		if err != nil || mem.Credential.Session == "" {
+			return fmt.Errorf("%w: leaf %d names %q", ErrUnboundMember, mem.Leaf, mem.Credential)
+		}
+		ok, err := m.ch.sessionHasKey(ctx, fid, mem.Credential.Session, mem.SignatureKey)
+		if err != nil {
+			return fmt.Errorf("client: checking leaf %d (%s): %w", mem.Leaf, mem.Credential, err)
+		}
+		if !ok {
+			return fmt.Errorf("%w: leaf %d (%s)", ErrUnboundMember, mem.Leaf, mem.Credential)
+		}
+		m.bound[k] = true
+	}
+	return nil
 }

@@ -41,12 +41,13 @@ type MLS struct {
 	mu      sync.Mutex
 	secrets map[string]mls.KeyPackageSecrets // by KeyPackageRef, hex
 	groups  map[snowflake.ID]*memberGroup    // loaded so far (groups.go)
+	bound   map[string]bool                  // leaves checked against their session's ID-Certs
 }
 
 // MLS returns the MLS state of the Chat's session, loading what an earlier run kept.
 func (ch *Chat) MLS() (*MLS, error) {
 	m := &MLS{ch: ch, signer: mls.Signer{Credential: mls.Credential{FID: ch.s.FID.String(), Session: ch.s.SessionID}, Key: ch.s.Key},
-		secrets: map[string]mls.KeyPackageSecrets{}, groups: map[snowflake.ID]*memberGroup{}}
+		secrets: map[string]mls.KeyPackageSecrets{}, groups: map[snowflake.ID]*memberGroup{}, bound: map[string]bool{}}
 	if ch.c.keys != nil {
 		dir, err := ch.c.keys.sessionDir(ch.s.FID, ch.s.Server, ch.s.SessionID)
 		if err != nil {
