@@ -1,7 +1,8 @@
 // Command p2chat is the command-line client of polyproto-chat: what a newcomer uses to create an
 // account on a home server, log in, see and end sessions, log in at other servers with the home
 // server's ID-Cert, register or discover services, and use guild chat: create and join guilds,
-// make channels, roles and invites, send signed messages, read history and tail a channel live.
+// make channels, roles and invites, send signed messages, read history and tail a channel live;
+// and end-to-end encrypted DMs and groups (MLS): upload KeyPackages, send, read, add and remove.
 //
 // It is a thin shell around the Go SDK (package client), which does every request and keeps each
 // session's key, ID-Cert and token in a directory (--dir), so that later invocations go on with
@@ -9,8 +10,9 @@
 //
 // Files: main.go holds the Main type (global flags, the dispatcher, exit codes, error lines),
 // session.go how a command picks the stored session it acts as, password.go where passwords come
-// from, and one file per command group (identity.go, service.go, chat.go); a new group adds its file and
-// one entry to the command table in main.go.
+// from, and one file per command group (identity.go, service.go, chat.go, mls.go); a new group adds its
+// file and one entry to the command table in main.go. mlsstate.go is what the CLI keeps beside the
+// SDK's MLS state (which groups and DMs a session is in, learnt from its gateway dispatches).
 //
 // Output is for scripts as much as for people: one item per line, single records as "key value"
 // lines, lists as one line per item with space-separated fields that never contain spaces. Errors

@@ -82,7 +82,7 @@ func (c *command) usage() string {
 
 // commands is the dispatcher's table, in the order help lists it.
 func commands() []command {
-	return slices.Concat(identityCommands(), serviceCommands(), chatCommands())
+	return slices.Concat(identityCommands(), serviceCommands(), chatCommands(), mlsCommands())
 }
 
 // usageError marks errors of the invocation itself, which exit with 2 instead of 1.
@@ -322,7 +322,9 @@ func (m *Main) usage(w io.Writer) {
 	(&Main{}).globalFlags(fs)
 	printFlags(w, fs)
 	fmt.Fprint(w, "\nPasswords come from --password, else P2CHAT_PASSWORD, else one line on stdin (not from a terminal).\n"+
-		"Output is one item per line; errors are one line on stderr (exit 1; usage errors exit 2).\n")
+		"Output is one item per line; errors are one line on stderr (exit 1; usage errors exit 2).\n"+
+		"Encrypted DMs and groups: dm send, dm read, group send and group read first upload KeyPackages when the\n"+
+		"session has few left (p2chat keys upload does it by hand), so a newcomer's first DM works without a separate step.\n")
 }
 
 func (m *Main) commandUsage(w io.Writer, cmd *command) {
