@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -71,6 +72,8 @@ type GroupEvent struct {
 	// GroupJoinRequest: every session of FID asking now, this one included, so that an app shows
 	// one request per actor (AcceptJoin adds them all).
 	Sessions []string
+	// GroupCommit: the devices it added and removed.
+	AddedDevices, RemovedDevices []GroupLeaf
 }
 
 // GroupEvent types.
@@ -121,6 +124,8 @@ type groupEntry struct {
 	SessionID       string       `json:"session_id"`
 	KeyPackage      string       `json:"key_package"`
 	PendingSessions []string     `json:"pending_sessions"`
+
+	fromLog bool // read from the group log (CatchUp), not a dispatch
 }
 
 func (m *MLS) groupFile(id snowflake.ID) string {
@@ -248,7 +253,18 @@ func (m *MLS) Add(ctx context.Context, id snowflake.ID, fids ...identity.FID) er
 			kps = append(kps, c.KeyPackage)
 		}
 	}
-	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32) { return kps, nil })
+	return m.commit(ctx, id, func(g *mls.Group) ([][]byte, []uint32) {
+		// A session already in the group keeps its leaf: its claimed KeyPackage goes unused.
+		var out [][]byte
+		for _, raw := range kps {
+			kp, err := mls.ParseKeyPackage(raw, time.Now())
+			if err == nil && slices.ContainsFunc(g.Members(), func(mem mls.Member) bool { return mem.Credential == kp.Credential }) {
+				continue
+			}
+			out = append(out, raw)
+		}
+		return out, nil
+	})
 }
 
 // AddDevice adds a new device of a member that asked to join (GroupJoinRequest's KeyPackage).
@@ -342,10 +358,27 @@ func (m *MLS) commit(ctx context.Context, id snowflake.ID, change func(*mls.Grou
 		if !isEpochConflict(err) || attempt == maxEpochRetries {
 			return err
 		}
-		if _, err := m.CatchUp(ctx, id); err != nil {
+		if err := m.catchUpInto(ctx, id); err != nil {
 			return err
 		}
 	}
+}
+
+// catchUpInto is CatchUp inside Send or a commit, after a lost epoch: what it reads (messages
+// included) is kept for the next Handle or CatchUp to return, so the app still sees it.
+func (m *MLS) catchUpInto(ctx context.Context, id snowflake.ID) error {
+	evs, err := m.catchUp(ctx, id)
+	m.mu.Lock()
+	m.backlog = append(m.backlog, evs...)
+	m.mu.Unlock()
+	return err
+}
+
+// drain returns and forgets the kept events; the caller holds m.mu.
+func (m *MLS) drain() []GroupEvent {
+	out := m.backlog
+	m.backlog = nil
+	return out
 }
 
 func (m *MLS) commitOnce(ctx context.Context, id snowflake.ID, change func(*mls.Group) ([][]byte, []uint32)) error {
@@ -420,7 +453,7 @@ func (m *MLS) Send(ctx context.Context, id snowflake.ID, plaintext []byte) (snow
 		if !isEpochConflict(err) || attempt == maxEpochRetries {
 			return 0, err
 		}
-		if _, err := m.CatchUp(ctx, id); err != nil {
+		if err := m.catchUpInto(ctx, id); err != nil {
 			return 0, err
 		}
 	}
@@ -445,7 +478,8 @@ func (m *MLS) RequestJoin(ctx context.Context, id snowflake.ID, suite mls.Suite)
 
 // Handle processes a chat dispatch if it is a group one (else it returns nothing): it joins on
 // a Welcome for this session, follows commits, decrypts messages. Feed it every dispatch in
-// order; a dispatch already handled (by CatchUp, or an own commit) is skipped.
+// order; a dispatch already handled (by CatchUp, or an own commit) is skipped. Events that a
+// Send or commit read while catching up after a lost epoch come first.
 func (m *MLS) Handle(ctx context.Context, d *Dispatch) ([]GroupEvent, error) {
 	switch d.Type {
 	case EventMLSCommit, EventMLSMessage, EventNewDevice, EventGroupJoinRequest:
@@ -459,13 +493,22 @@ func (m *MLS) Handle(ctx context.Context, d *Dispatch) ([]GroupEvent, error) {
 	e.Type = map[string]string{EventMLSCommit: "MLS_COMMIT", EventMLSMessage: "MLS_MESSAGE", EventNewDevice: "NEW_DEVICE", EventGroupJoinRequest: "GROUP_JOIN_REQUEST"}[d.Type]
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.entry(ctx, e)
+	evs, err := m.entry(ctx, e)
+	return append(m.drain(), evs...), err
 }
 
 // CatchUp reads the group's log past what this session handled and processes it: after a lost
 // epoch, a gap, or a restart while offline; for a group this session is not in yet, it joins
 // from the Welcome in the log.
 func (m *MLS) CatchUp(ctx context.Context, id snowflake.ID) ([]GroupEvent, error) {
+	m.mu.Lock()
+	kept := m.drain()
+	m.mu.Unlock()
+	evs, err := m.catchUp(ctx, id)
+	return append(kept, evs...), err
+}
+
+func (m *MLS) catchUp(ctx context.Context, id snowflake.ID) ([]GroupEvent, error) {
 	var out []GroupEvent
 	// A group this session is not in yet starts from the beginning: the commit that added it
 	// carries its Welcome.
@@ -486,6 +529,7 @@ func (m *MLS) CatchUp(ctx context.Context, id snowflake.ID) ([]GroupEvent, error
 		m.mu.Lock()
 		for _, e := range page.Entries {
 			after = max(after, e.Revision)
+			e.fromLog = true
 			evs, err := m.entry(ctx, e)
 			out = append(out, evs...)
 			if err != nil {
@@ -549,8 +593,16 @@ func (m *MLS) entry(ctx context.Context, e groupEntry) ([]GroupEvent, error) {
 			}
 		}
 		mg.revision, mg.removed = e.Revision, r.Removed
-		return []GroupEvent{{Group: e.GroupID, Type: GroupCommit, Epoch: mg.g.Epoch(), SenderFID: e.Sender.FID, SenderSession: e.Sender.SessionID, Removed: r.Removed}},
-			m.save(e.GroupID, mg)
+		evs := []GroupEvent{{Group: e.GroupID, Type: GroupCommit, Epoch: mg.g.Epoch(), SenderFID: e.Sender.FID, SenderSession: e.Sender.SessionID,
+			Removed: r.Removed, AddedDevices: e.Added, RemovedDevices: e.Removed}}
+		if e.fromLog { // the log has no NEW_DEVICE entries: the commit says it
+			for _, a := range e.Added {
+				if a.NewDevice {
+					evs = append(evs, GroupEvent{Group: e.GroupID, Type: GroupNewDevice, FID: a.FID, Session: a.SessionID})
+				}
+			}
+		}
+		return evs, m.save(e.GroupID, mg)
 	case "MLS_MESSAGE":
 		if mg == nil || mg.removed {
 			return nil, nil

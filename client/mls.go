@@ -42,6 +42,7 @@ type MLS struct {
 	secrets map[string]mls.KeyPackageSecrets // by KeyPackageRef, hex
 	groups  map[snowflake.ID]*memberGroup    // loaded so far (groups.go)
 	bound   map[string]bool                  // leaves checked against their session's ID-Certs
+	backlog []GroupEvent                     // read by a Send or commit's catch-up, not returned yet
 }
 
 // MLS returns the MLS state of the Chat's session, loading what an earlier run kept.
