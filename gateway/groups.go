@@ -153,7 +153,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, p account.P
 	for i, m := range in.Members {
 		fid, err := identity.ParseFID(m)
 		if err != nil {
-			return fmt.Errorf("members[%d]: %w", i, err)
+			return fmt.Errorf("%w: members[%d]: %v", errBadRequest, i, err)
 		}
 		others[i] = fid.String()
 	}
@@ -298,12 +298,12 @@ func (s *Server) postGroupMessage(w http.ResponseWriter, r *http.Request, p acco
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	raw, err := mlsField("message", in.Message, group.MaxMessage)
+	raw, err := mlsField("message", in.Message, maxJSONBody) // the body's bound; the group's is next
 	if err != nil {
-		if len(in.Message) > 4*group.MaxMessage/3+4 {
-			return fmt.Errorf("%w: message over %d bytes", group.ErrLimit, group.MaxMessage)
-		}
 		return err
+	}
+	if len(raw) > group.MaxMessage {
+		return fmt.Errorf("%w: an MLS message of %d bytes; at most %d", group.ErrLimit, len(raw), group.MaxMessage)
 	}
 	msg, err := mls.ParseMessage(raw, s.now())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -115,6 +116,14 @@ func (s *Server) Handler() http.Handler {
 // handler adapts a handler that returns an error to net/http, writing the error as the table says.
 func (s *Server) handler(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			// A panic is a bug: the client gets the internal-error body, not a dropped
+			// connection, and the log gets the stack.
+			if p := recover(); p != nil {
+				s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				writeJSON(w, http.StatusInternalServerError, ErrorBody{Code: "P2_CORE_INTERNAL", Message: "internal error; the server logged it"})
+			}
+		}()
 		if err := h(w, r); err != nil {
 			writeError(w, r, s.log, err)
 		}

@@ -134,7 +134,8 @@ func welcomeFor(w *group.Welcome, ref []byte) bool {
 }
 
 // Load restores a group saved with State.
-func Load(s Signer, state []byte) (*Group, error) {
+func Load(s Signer, state []byte) (_ *Group, err error) {
+	defer recovered(&err)
 	g, err := group.UnmarshalGroupState(state)
 	if err != nil {
 		return nil, fmt.Errorf("%w: group state: %v", ErrMalformed, err)
@@ -216,7 +217,7 @@ type Commit struct {
 // one commit, with an UpdatePath; with neither it is the empty commit we use for key updates. The
 // group moves to the new epoch at once, but keeps the old state until Confirm (the delivery service
 // accepted the commit) or Discard (another commit won the epoch).
-func (g *Group) Commit(adds [][]byte, removes []uint32) (*Commit, error) {
+func (g *Group) Commit(adds [][]byte, removes []uint32) (_ *Commit, err error) {
 	if g.before != nil {
 		return nil, fmt.Errorf("%w: a commit is already pending", ErrGroup)
 	}
@@ -224,6 +225,13 @@ func (g *Group) Commit(adds [][]byte, removes []uint32) (*Commit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrGroup, err)
 	}
+	defer func() {
+		if r := recover(); r != nil { // as recovered, and back to the state before
+			g.restore(before)
+			g.before = nil
+			err = fmt.Errorf("%w: the MLS library failed on this commit: %v", ErrMalformed, r)
+		}
+	}()
 	epoch := g.Epoch()
 	fail := func(err error) (*Commit, error) {
 		g.restore(before)
@@ -295,7 +303,8 @@ func (g *Group) restore(state []byte) {
 }
 
 // Encrypt makes an application message (an MLSMessage holding a PrivateMessage) of plaintext.
-func (g *Group) Encrypt(plaintext []byte) ([]byte, error) {
+func (g *Group) Encrypt(plaintext []byte) (_ []byte, err error) {
+	defer recovered(&err)
 	if g.before != nil {
 		return nil, fmt.Errorf("%w: a commit is pending", ErrGroup)
 	}
@@ -326,7 +335,8 @@ type Received struct {
 
 // Process handles a message of another member: an application message (decrypted), a commit
 // (the group moves to the next epoch) or a proposal (kept for a later commit).
-func (g *Group) Process(msg []byte) (*Received, error) {
+func (g *Group) Process(msg []byte) (_ *Received, err error) {
+	defer recovered(&err)
 	if g.before != nil {
 		return nil, fmt.Errorf("%w: a commit is pending", ErrGroup)
 	}

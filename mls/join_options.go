@@ -21,7 +21,8 @@ type JoinOptions struct {
 
 // JoinWith is Join with options. It also enforces what Join documents: the Welcome's GroupInfo
 // must carry the ratchet_tree extension.
-func JoinWith(s Signer, welcome []byte, secrets []KeyPackageSecrets, opts JoinOptions) (*Group, int, error) {
+func JoinWith(s Signer, welcome []byte, secrets []KeyPackageSecrets, opts JoinOptions) (_ *Group, _ int, err error) {
+	defer recovered(&err)
 	w, err := parseWelcome(welcome)
 	if err != nil {
 		return nil, -1, err

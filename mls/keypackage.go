@@ -11,6 +11,8 @@ import (
 	"github.com/thomas-vilte/mls-go/ciphersuite"
 	"github.com/thomas-vilte/mls-go/credentials"
 	"github.com/thomas-vilte/mls-go/keypackages"
+
+	"github.com/polyproto-chat/server/identity"
 )
 
 // Credential is who a leaf says it is: a polyproto actor's FID and one of its sessions. On the wire
@@ -27,8 +29,16 @@ func parseCredential(cred *credentials.Credential) (Credential, error) {
 		return Credential{}, fmt.Errorf("%w: credential is not Basic", ErrBinding)
 	}
 	fid, session, ok := strings.Cut(string(cred.Identity), "/")
-	if !ok || fid == "" || session == "" || !strings.Contains(fid, "@") {
+	if !ok || session == "" {
 		return Credential{}, fmt.Errorf("%w: credential identity %.80q is not <fid>/<session id>", ErrBinding, cred.Identity)
+	}
+	// Only the canonical spelling: "BOB@a.test" would be bob to a lookup and someone else to
+	// every comparison after it.
+	if f, err := identity.ParseFID(fid); err != nil || f.String() != fid {
+		return Credential{}, fmt.Errorf("%w: credential identity %.80q does not start with a FID in canonical form", ErrBinding, cred.Identity)
+	}
+	if identity.ValidSessionID(session) != nil {
+		return Credential{}, fmt.Errorf("%w: credential identity %.80q names no valid session id", ErrBinding, cred.Identity)
 	}
 	return Credential{FID: fid, Session: session}, nil
 }
@@ -71,7 +81,8 @@ const (
 // lifetime that covers now and is no longer than MaxKeyPackageLifetime. Binding the leaf to the
 // uploading session (its key equals the session's ID-Cert key) is the caller's check, since only it
 // knows the session.
-func ParseKeyPackage(msg []byte, now time.Time) (*KeyPackage, error) {
+func ParseKeyPackage(msg []byte, now time.Time) (_ *KeyPackage, err error) {
+	defer recovered(&err)
 	if !bytes.HasPrefix(msg, mlsMessageHeader(wireKeyPackage)) {
 		return nil, fmt.Errorf("%w: not an MLSMessage of wire format mls_key_package (want a leading 0001 0005)", ErrMalformed)
 	}
@@ -135,7 +146,9 @@ func unmarshalKeyPackage(body []byte) (*keypackages.KeyPackage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: KeyPackage: %v", ErrMalformed, err)
 	}
-	if kp.LeafNode == nil || !bytes.Equal(kp.Marshal(), body) {
+	// The library decodes a credential of an unknown type as nil without an error, and its
+	// encoder then dereferences it: check before re-encoding.
+	if kp.LeafNode == nil || kp.LeafNode.Credential == nil || kp.LeafNode.Capabilities == nil || !bytes.Equal(kp.Marshal(), body) {
 		return nil, fmt.Errorf("%w: KeyPackage is not canonically encoded or has trailing bytes", ErrMalformed)
 	}
 	return kp, nil

@@ -45,7 +45,8 @@ type CommitInfo struct {
 
 // ParseMessage reads an MLSMessage holding a PublicMessage or a PrivateMessage. Commits have their
 // added KeyPackages validated against now.
-func ParseMessage(b []byte, now time.Time) (*Message, error) {
+func ParseMessage(b []byte, now time.Time) (_ *Message, err error) {
+	defer recovered(&err)
 	if !bytes.HasPrefix(b, mlsMessageHeader(wirePublic)) && !bytes.HasPrefix(b, mlsMessageHeader(wirePrivate)) {
 		return nil, fmt.Errorf("%w: not an MLSMessage holding a PublicMessage or PrivateMessage", ErrMalformed)
 	}
@@ -81,8 +82,13 @@ func ParseMessage(b []byte, now time.Time) (*Message, error) {
 		switch {
 		case p.Proposal == nil:
 			info.Other++
-		case p.Proposal.Type == group.ProposalTypeAdd && p.Proposal.Add != nil && p.Proposal.Add.KeyPackage != nil:
-			kp, err := ParseKeyPackage(append(mlsMessageHeader(wireKeyPackage), p.Proposal.Add.KeyPackage.Marshal()...), now)
+		case p.Proposal.Type == group.ProposalTypeAdd:
+			add := p.Proposal.Add
+			if add == nil || add.KeyPackage == nil || add.KeyPackage.LeafNode == nil || add.KeyPackage.LeafNode.Credential == nil {
+				// The library decodes an unknown credential type as nil; see unmarshalKeyPackage.
+				return nil, fmt.Errorf("%w: an Add without a readable KeyPackage", ErrMalformed)
+			}
+			kp, err := ParseKeyPackage(append(mlsMessageHeader(wireKeyPackage), add.KeyPackage.Marshal()...), now)
 			if err != nil {
 				return nil, fmt.Errorf("added KeyPackage: %w", err)
 			}
@@ -99,7 +105,8 @@ func ParseMessage(b []byte, now time.Time) (*Message, error) {
 
 // WelcomeRefs lists the KeyPackageRefs a Welcome (an MLSMessage) has secrets for: the delivery
 // service checks they are exactly the KeyPackages the commit beside it adds.
-func WelcomeRefs(b []byte) ([][]byte, error) {
+func WelcomeRefs(b []byte) (_ [][]byte, err error) {
+	defer recovered(&err)
 	w, err := parseWelcome(b)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -43,8 +45,8 @@ func decideCreate(s *State, c Create) ([]proto.Message, any, error) {
 	if err := c.Suite.Check(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if utf8.RuneCountInString(c.Name) > MaxName || !utf8.ValidString(c.Name) {
-		return nil, nil, fmt.Errorf("%w: a name is valid UTF-8 of at most %d characters", ErrInvalid, MaxName)
+	if utf8.RuneCountInString(c.Name) > MaxName || !utf8.ValidString(c.Name) || strings.IndexFunc(c.Name, unicode.IsControl) >= 0 {
+		return nil, nil, fmt.Errorf("%w: a name is valid UTF-8 of at most %d characters, without control characters", ErrInvalid, MaxName)
 	}
 	actors := []string{c.By.FID}
 	for _, o := range c.Others {

@@ -146,6 +146,7 @@ func TestDecide(t *testing.T) {
 		{name: "another kind", when: Create{Kind: "channel", By: aliceL, Others: []string{bobD.FID}, MLSGroupID: gid, Suite: 1}, wantErr: ErrInvalid},
 		{name: "a suite we do not take", when: Create{Kind: KindDM, By: aliceL, Others: []string{bobD.FID}, MLSGroupID: gid, Suite: 2}, wantErr: ErrInvalid},
 		{name: "no MLS group id", when: Create{Kind: KindDM, By: aliceL, Others: []string{bobD.FID}, Suite: 1}, wantErr: ErrInvalid},
+		{name: "a name with control characters", when: Create{Kind: KindGroup, Name: "a\x00b", By: aliceL, Others: []string{bobD.FID}, MLSGroupID: gid, Suite: 1}, wantErr: ErrInvalid},
 		{name: "a name too long", when: Create{Kind: KindGroup, Name: string(make([]rune, 101)), By: aliceL, Others: []string{bobD.FID}, MLSGroupID: gid, Suite: 1}, wantErr: ErrInvalid},
 		{name: "create twice", given: []proto.Message{dm}, when: Create{Kind: KindDM, By: aliceL, Others: []string{bobD.FID}, MLSGroupID: gid, Suite: 1}, wantErr: ErrInvalid},
 
