@@ -16,7 +16,6 @@ import (
 
 	"github.com/polyproto-chat/server/actors/group"
 	"github.com/polyproto-chat/server/identity"
-	"github.com/polyproto-chat/server/internal/servertest"
 	"github.com/polyproto-chat/server/mls"
 	"github.com/polyproto-chat/server/snowflake"
 )
@@ -177,41 +176,17 @@ func groupSnapshot(t *testing.T, ctx context.Context, ch *Chat, id snowflake.ID)
 // its log read the same afterwards, and its owner's gateway saw no group dispatch before the
 // dispatch of a later, unrelated write.
 func TestGroupBadInput(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server binary")
-	}
-	bin, err := servertest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := servertest.Start(t, bin, "-data-dir", t.TempDir(), "-domain", "a.test", "-store", "memory")
+	base := startTestServer(t, "-data-dir", t.TempDir(), "-domain", "a.test", "-store", "memory")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := newClient(t, base, t.TempDir())
 	login := func(name, session string, register, upload bool) badInputMember {
 		t.Helper()
-		if register {
-			if _, err := c.Register(ctx, name, "correct horse battery"); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s, err := c.Login(ctx, name, "correct horse battery", session)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := c.Chat(s, ChatOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := ch.MLS()
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := 0
 		if upload {
-			if _, err := m.UploadKeyPackages(ctx, 3, true); err != nil {
-				t.Fatal(err)
-			}
+			keys = 3
 		}
+		s, ch, m := mlsLogin(t, ctx, c, name, session, register, keys, ChatOptions{})
 		return badInputMember{s: s, ch: ch, m: m}
 	}
 	alice := login("alice", "laptop", true, true)

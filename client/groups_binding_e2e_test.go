@@ -40,29 +40,8 @@ func TestGroupRefusesUnboundMember(t *testing.T) {
 	local := func(name string) *groupMember {
 		t.Helper()
 		c := newClient(t, a, t.TempDir())
-		if _, err := c.Register(ctx, name, "correct horse battery"); err != nil {
-			t.Fatal(err)
-		}
-		s, err := c.Login(ctx, name, "correct horse battery", "desk")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, _ := c.Chat(s, ChatOptions{Resolve: resolve})
-		m, err := ch.MLS()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.UploadKeyPackages(ctx, 3, true); err != nil {
-			t.Fatal(err)
-		}
-		g, err := c.Connect(ctx, s, GatewayOptions{Services: []string{"chat"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { g.Close() })
-		gm := &groupMember{name: name, s: s, ch: ch, m: m, events: make(chan GroupEvent, 100), errs: make(chan error, 10)}
-		go gm.pump(ctx, g)
-		return gm
+		s, ch, m := mlsLogin(t, ctx, c, name, "desk", true, 3, ChatOptions{Resolve: resolve})
+		return connectMember(t, ctx, c, s, ch, m)
 	}
 	alice, carol := local("alice"), local("carol")
 

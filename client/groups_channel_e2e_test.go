@@ -7,8 +7,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/polyproto-chat/server/internal/servertest"
 )
 
 // TestEncryptedChannel runs an encrypted guild channel end to end (polyproto-chat 3.1, 3.4,
@@ -17,44 +15,14 @@ import (
 // device is announced to everyone as NEW_DEVICE, messages are read by every device, and a guild
 // member who may not view the channel can neither ask nor read.
 func TestEncryptedChannel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server binary")
-	}
-	bin, err := servertest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := servertest.Start(t, bin, "-data-dir", t.TempDir(), "-domain", "a.test", "-store", "memory")
+	base := startTestServer(t, "-data-dir", t.TempDir(), "-domain", "a.test", "-store", "memory")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := newClient(t, base, t.TempDir())
 	member := func(name, session string, register bool) *groupMember {
 		t.Helper()
-		if register {
-			if _, err := c.Register(ctx, name, "correct horse battery"); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s, err := c.Login(ctx, name, "correct horse battery", session)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := c.Chat(s, ChatOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := ch.MLS()
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := c.Connect(ctx, s, GatewayOptions{Services: []string{"chat"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { g.Close() })
-		gm := &groupMember{name: name + "/" + session, s: s, ch: ch, m: m, events: make(chan GroupEvent, 1000), errs: make(chan error, 10)}
-		go gm.pump(ctx, g)
-		return gm
+		s, ch, m := mlsLogin(t, ctx, c, name, session, register, 0, ChatOptions{})
+		return connectMember(t, ctx, c, s, ch, m)
 	}
 	alice, bob, carol, dave := member("alice", "laptop", true), member("bob", "desk", true), member("carol", "desk", true), member("dave", "desk", true)
 

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/polyproto-chat/server/identity"
-	"github.com/polyproto-chat/server/internal/servertest"
 	"github.com/polyproto-chat/server/snowflake"
 )
 
@@ -87,15 +86,8 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // whose arrival every member sees as NEW_DEVICE, and a scan of the server's data dir that finds
 // none of the plaintexts (and does find a guild message's, so the scan can see).
 func TestMessagingGroups(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server binary")
-	}
-	bin, err := servertest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := t.TempDir()
-	base := servertest.Start(t, bin, "-data-dir", data, "-domain", "a.test")
+	base := startTestServer(t, "-data-dir", data, "-domain", "a.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	transport := &countingTransport{}
@@ -105,34 +97,8 @@ func TestMessagingGroups(t *testing.T) {
 	}
 	join := func(name, session string, register bool) *groupMember {
 		t.Helper()
-		if register {
-			if _, err := c.Register(ctx, name, "correct horse battery"); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s, err := c.Login(ctx, name, "correct horse battery", session)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := c.Chat(s, ChatOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := ch.MLS()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.UploadKeyPackages(ctx, 5, true); err != nil {
-			t.Fatal(err)
-		}
-		g, err := c.Connect(ctx, s, GatewayOptions{Services: []string{"chat"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { g.Close() })
-		gm := &groupMember{name: name + "/" + session, s: s, ch: ch, m: m, events: make(chan GroupEvent, 1000), errs: make(chan error, 10)}
-		go gm.pump(ctx, g)
-		return gm
+		s, ch, m := mlsLogin(t, ctx, c, name, session, register, 5, ChatOptions{})
+		return connectMember(t, ctx, c, s, ch, m)
 	}
 	alice, bob, carol, dave, erin := join("alice", "laptop", true), join("bob", "desk", true), join("carol", "desk", true), join("dave", "desk", true), join("erin", "desk", true)
 	fid := func(gm *groupMember) identity.FID { return gm.s.FID }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/polyproto-chat/server/identity"
-	"github.com/polyproto-chat/server/internal/servertest"
 	"github.com/polyproto-chat/server/mls"
 )
 
@@ -20,14 +19,7 @@ import (
 // ones are left, the owner hears LOW_KEY_PACKAGES, the secrets survive a new Client on the same
 // keystore, and every malformed or unbound upload is refused with its code and stores nothing.
 func TestKeyPackageDirectory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server binary")
-	}
-	bin, err := servertest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := servertest.Start(t, bin, "-data-dir", t.TempDir(), "-domain", "a.test", "-store", "memory")
+	base := startTestServer(t, "-data-dir", t.TempDir(), "-domain", "a.test", "-store", "memory")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir := t.TempDir()
@@ -39,18 +31,7 @@ func TestKeyPackageDirectory(t *testing.T) {
 	}
 	login := func(name, session string) (*Session, *MLS) {
 		t.Helper()
-		s, err := c.Login(ctx, name, "correct horse battery", session)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := c.Chat(s, ChatOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := ch.MLS()
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, _, m := mlsLogin(t, ctx, c, name, session, false, 0, ChatOptions{})
 		return s, m
 	}
 	laptopS, laptop := login("alice", "laptop")
