@@ -232,6 +232,25 @@ func (m *MLS) CreateGroup(ctx context.Context, kind, name string, members []iden
 	return m.Info(ctx, info.ID)
 }
 
+// GroupRef is one entry of Groups.
+type GroupRef struct {
+	ID   snowflake.ID `json:"id"`
+	Kind string       `json:"kind"`
+}
+
+// Groups lists this actor's groups at the server: DMs and groups it is named in or has a device
+// in, and encrypted channels it has a device in. A device that was offline, or new, finds its
+// groups here and joins them with CatchUp.
+func (m *MLS) Groups(ctx context.Context) ([]GroupRef, error) {
+	var out struct {
+		Groups []GroupRef `json:"groups"`
+	}
+	if err := m.ch.get(ctx, "/groups", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Groups, nil
+}
+
 // Info reads a group from the server.
 func (m *MLS) Info(ctx context.Context, id snowflake.ID) (*GroupInfo, error) {
 	var info GroupInfo

@@ -176,6 +176,13 @@ func TestMessagingGroups(t *testing.T) {
 	if e := erin.await(t, "her removal", func(e GroupEvent) bool { return e.Type == GroupCommit }); !e.Removed {
 		t.Fatalf("erin's event for her removal: %+v", e)
 	}
+	// The list of one's groups follows: bob has both, erin only what she is still in (none).
+	if list, err := bob.m.Groups(ctx); err != nil || len(list) != 2 || list[0] != (GroupRef{dm.ID, GroupDM}) || list[1] != (GroupRef{five.ID, GroupGroup}) {
+		t.Fatalf("bob's groups: %+v %v", list, err)
+	}
+	if list, err := erin.m.Groups(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("erin's groups after her removal: %+v %v", list, err)
+	}
 	message(five.ID, alice, "without erin "+secret, bob, carol, dave)
 	var page struct {
 		Entries []groupEntry `json:"entries"`

@@ -16,6 +16,7 @@ import (
 	"github.com/polyproto-chat/server/events"
 	"github.com/polyproto-chat/server/identity"
 	"github.com/polyproto-chat/server/permissions"
+	"github.com/polyproto-chat/server/projections/groups"
 	"github.com/polyproto-chat/server/projections/history"
 	eventsv1 "github.com/polyproto-chat/server/proto/polyproto/chat/events/v1"
 	"github.com/polyproto-chat/server/snowflake"
@@ -32,6 +33,10 @@ type ChatConfig struct {
 		WaitFor(ctx context.Context, name string, pos events.Position) error
 	}
 	Groups *actors.Kind // actors/group, by decimal group id
+	// GroupList is the read model of each actor's groups (projections/groups.Reader).
+	GroupList interface {
+		Of(fid string) ([]groups.Group, error)
+	}
 	Store  events.Store // the audit log, channel replay and group logs read streams directly
 	IDs    *snowflake.Generator
 }

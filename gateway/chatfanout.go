@@ -186,6 +186,13 @@ func (c *ChatEvents) event(rec *events.RecordedEvent, live bool) error {
 	return nil
 }
 
+// Applied is the log position up to which this node's fan-out has delivered.
+func (c *ChatEvents) Applied() events.Position {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.applied
+}
+
 func (c *ChatEvents) setApplied(pos events.Position) {
 	c.mu.Lock()
 	c.applied = pos

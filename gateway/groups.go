@@ -26,6 +26,7 @@ import (
 	"github.com/polyproto-chat/server/identity"
 	"github.com/polyproto-chat/server/mls"
 	"github.com/polyproto-chat/server/permissions"
+	"github.com/polyproto-chat/server/projections/groups"
 	eventsv1 "github.com/polyproto-chat/server/proto/polyproto/chat/events/v1"
 	"github.com/polyproto-chat/server/snowflake"
 )
@@ -33,6 +34,7 @@ import (
 func (s *Server) groupRoutes(h func(string, func(http.ResponseWriter, *http.Request, account.Principal) error)) {
 	const p = "/.p2/chat/v1"
 	h("POST "+p+"/groups", s.createGroup)
+	h("GET "+p+"/groups", s.listGroups)
 	h("GET "+p+"/groups/{group}", s.getGroup)
 	h("POST "+p+"/groups/{group}/commits", s.postCommit)
 	h("POST "+p+"/groups/{group}/messages", s.postGroupMessage)
@@ -168,6 +170,28 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, p account.P
 		return err
 	}
 	writeJSON(w, http.StatusCreated, groupView(rep.(group.View)))
+	return nil
+}
+
+// listGroups lists the caller's groups: DMs and groups it is named in or has a device in, and
+// encrypted channels it has a device in. It waits (a little) for the read model to reach what
+// this node's fan-out has seen, so that a group just made or joined through this node is listed.
+func (s *Server) listGroups(w http.ResponseWriter, r *http.Request, p account.Principal) error {
+	ctx, cancel := context.WithTimeout(r.Context(), readWait)
+	err := s.cfg.Chat.ReadModels.WaitFor(ctx, groups.Name, s.cfg.Chat.Events.Applied())
+	cancel()
+	if err != nil {
+		s.log.Warn("the groups read model lags; answering anyway", "err", err)
+	}
+	list, err := s.cfg.Chat.GroupList.Of(p.FID)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, len(list))
+	for i, g := range list {
+		out[i] = map[string]any{"id": snowflake.ID(g.ID), "kind": g.Kind}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"groups": out})
 	return nil
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/polyproto-chat/server/gateway"
 	"github.com/polyproto-chat/server/identity"
 	"github.com/polyproto-chat/server/projections"
+	"github.com/polyproto-chat/server/projections/groups"
 	"github.com/polyproto-chat/server/projections/history"
 	"github.com/polyproto-chat/server/snowflake"
 )
@@ -113,7 +114,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	if err != nil {
 		return nil, err
 	}
-	groups, err := s.actors.Kind(group.KindName, group.NewProducer(group.Config{Store: s.store, Logger: log.With("component", "group")}),
+	groupActors, err := s.actors.Kind(group.KindName, group.NewProducer(group.Config{Store: s.store, Logger: log.With("component", "group")}),
 		actors.KindOptions{IdleTimeout: 10 * time.Minute})
 	if err != nil {
 		return nil, err
@@ -121,6 +122,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 	keyPackages, err := s.actors.Kind(keypackages.KindName,
 		keypackages.NewProducer(keypackages.Config{Store: s.store, Logger: log.With("component", "keypackages")}),
 		actors.KindOptions{IdleTimeout: 2 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	groupList, err := groups.NewReader(s.views)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +153,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 		AuthRate: cfg.AuthRate,
 		Logger:   log.With("component", "gateway"),
 		Chat: &gateway.ChatConfig{Guilds: guilds, Channels: channels, Events: s.chat, History: hist,
-			ReadModels: s.runner, Store: s.store, IDs: ids, Groups: groups},
+			ReadModels: s.runner, Store: s.store, IDs: ids, Groups: groupActors, GroupList: groupList},
 		MLS: &gateway.MLSConfig{KeyPackages: keyPackages},
 	})
 	if err != nil {
@@ -175,7 +180,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err err
 }
 
 // readModels lists the projections this server keeps.
-func readModels() []projections.Projection { return []projections.Projection{history.Projection{}} }
+func readModels() []projections.Projection {
+	return []projections.Projection{history.Projection{}, groups.Projection{}}
+}
 
 // openStore picks the event store: embedded Pebble unless --store names another.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (events.Store, string, error) {
