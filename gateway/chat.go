@@ -37,8 +37,8 @@ type ChatConfig struct {
 	GroupList interface {
 		Of(fid string) ([]groups.Group, error)
 	}
-	Store  events.Store // the audit log, channel replay and group logs read streams directly
-	IDs    *snowflake.Generator
+	Store events.Store // the audit log, channel replay and group logs read streams directly
+	IDs   *snowflake.Generator
 }
 
 // HistoryReader is the message-history read model (projections/history.Reader).
