@@ -500,6 +500,9 @@ func (m *MLS) RequestJoin(ctx context.Context, id snowflake.ID, suite mls.Suite)
 // order; a dispatch already handled (by CatchUp, or an own commit) is skipped. Events that a
 // Send or commit read while catching up after a lost epoch come first.
 func (m *MLS) Handle(ctx context.Context, d *Dispatch) ([]GroupEvent, error) {
+	if d.Type == EventLowKeyPackages {
+		return nil, m.replenish(ctx, d)
+	}
 	switch d.Type {
 	case EventMLSCommit, EventMLSMessage, EventNewDevice, EventGroupJoinRequest:
 	default:
@@ -514,6 +517,30 @@ func (m *MLS) Handle(ctx context.Context, d *Dispatch) ([]GroupEvent, error) {
 	defer m.mu.Unlock()
 	evs, err := m.entry(ctx, e)
 	return append(m.drain(), evs...), err
+}
+
+// replenishTo is how many one-time KeyPackages the SDK tops a session up to when the server
+// says it runs low.
+const replenishTo = 20
+
+// replenish answers LOW_KEY_PACKAGES for this session: it uploads one-time KeyPackages up to
+// replenishTo, and a new last-resort one if the old one was handed out.
+func (m *MLS) replenish(ctx context.Context, d *Dispatch) error {
+	var low LowKeyPackages
+	if err := json.Unmarshal(d.Data, &low); err != nil {
+		return fmt.Errorf("client: %s dispatch: %w", d.Type, err)
+	}
+	if low.SessionID != m.signer.Credential.Session {
+		return nil // another session of the actor: it replenishes itself
+	}
+	n := max(replenishTo-low.OneTime, 0)
+	if n == 0 && !low.LastResortUsed {
+		return nil
+	}
+	if _, err := m.UploadKeyPackages(ctx, n, low.LastResortUsed); err != nil {
+		return fmt.Errorf("client: replenishing KeyPackages: %w", err)
+	}
+	return nil
 }
 
 // CatchUp reads the group's log past what this session handled and processes it: after a lost

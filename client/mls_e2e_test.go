@@ -79,21 +79,38 @@ func TestKeyPackageDirectory(t *testing.T) {
 	if st, err := laptop.Stock(ctx); err != nil || st != (KeyPackageStock{LastResort: true, LastResortUsed: true, Low: true}) {
 		t.Fatalf("laptop stock after the claims: %+v %v", st, err)
 	}
+	var lowDispatch *Dispatch
 	waitChatEvent(t, g, func(ev Event) bool {
 		if ev.Dispatch == nil || ev.Dispatch.Type != EventLowKeyPackages {
 			return false
 		}
 		v, err := ev.Dispatch.Decode()
 		low := v.(*LowKeyPackages)
+		lowDispatch = ev.Dispatch
 		return err == nil && low.SessionID == "laptop" && low.LastResortUsed
 	})
+	// Handed to the laptop's SDK, the notice tops its stock up and replaces the used last resort;
+	// the phone's SDK leaves the laptop's notice alone.
+	if evs, err := phone.Handle(ctx, lowDispatch); err != nil || evs != nil {
+		t.Fatalf("the phone's SDK on the laptop's notice: %v %v", evs, err)
+	}
+	if st, _ := phone.Stock(ctx); st.OneTime != 0 {
+		t.Fatalf("the phone uploaded on the laptop's notice: %+v", st)
+	}
+	if _, err := laptop.Handle(ctx, lowDispatch); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := laptop.Stock(ctx); err != nil || st != (KeyPackageStock{OneTime: 20, LastResort: true}) {
+		t.Fatalf("laptop stock after replenishing: %+v %v", st, err)
+	}
 
-	// The secrets are on disk: a new Client on the same keystore has all five of the laptop's.
+	// The secrets are on disk: a new Client on the same keystore has all of the laptop's (the
+	// four first uploaded, the 21 of the replenishing).
 	again, err := newClient(t, base, dir).Chat(laptopS, ChatOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := again.MLS(); err != nil || len(m.KeyPackageSecrets()) != 4 {
+	if m, err := again.MLS(); err != nil || len(m.KeyPackageSecrets()) != 4+21 {
 		t.Fatalf("reloaded secrets: %d, %v", len(m.KeyPackageSecrets()), err)
 	}
 
