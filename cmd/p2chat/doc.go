@@ -12,7 +12,7 @@
 // session.go how a command picks the stored session it acts as, password.go where passwords come
 // from, and one file per command group (identity.go, service.go, chat.go, mls.go); a new group adds its
 // file and one entry to the command table in main.go. mlsstate.go is what the CLI keeps beside the
-// SDK's MLS state (which groups and DMs a session is in, learnt from its gateway dispatches).
+// SDK's MLS state (the names of a session's groups and DMs, learnt from the server's list).
 //
 // Output is for scripts as much as for people: one item per line, single records as "key value"
 // lines, lists as one line per item with space-separated fields that never contain spaces. Errors

@@ -19,8 +19,8 @@ import (
 
 // mlsCommands are the end-to-end encrypted DMs and groups (PROTOCOL.md section 7): KeyPackages,
 // and groups whose messages only their members' devices can read. The MLS state is the SDK's,
-// kept with the session (--dir); what the CLI adds (which groups and DMs the session is in) is
-// in mlsstate.go.
+// kept with the session (--dir); what the CLI adds (the names of the session's groups and DMs,
+// learnt from the server's list) is in mlsstate.go.
 func mlsCommands() []command {
 	return []command{
 		{name: "keys upload", synopsis: "[-n N]", min: 0, max: 0, setup: (*Main).keysUpload,
@@ -68,17 +68,8 @@ func (m *Main) keysUpload(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		stock, err := ms.ml.Stock(ctx)
+		stock, err := ms.ml.UploadKeyPackages(ctx, *n, true)
 		if err != nil {
-			return err
-		}
-		if err := ms.startLookingIfNew(ctx, stock); err != nil {
-			return err
-		}
-		if err := ms.save(); err != nil {
-			return err
-		}
-		if stock, err = ms.ml.UploadKeyPackages(ctx, *n, true); err != nil {
 			return err
 		}
 		m.printStock(stock)
@@ -111,12 +102,6 @@ func (m *Main) printStock(s client.KeyPackageStock) {
 func (ms *mlsSession) ensureKeys(ctx context.Context) error {
 	stock, err := ms.ml.Stock(ctx)
 	if err != nil || !stock.Low {
-		return err
-	}
-	if err := ms.startLookingIfNew(ctx, stock); err != nil {
-		return err
-	}
-	if err := ms.save(); err != nil {
 		return err
 	}
 	n := 0
@@ -161,16 +146,15 @@ func (m *Main) dmSend(fs *flag.FlagSet) runFunc {
 	}
 }
 
-// dmSend sends text in the oldest DM with peer this session knows, after a look at the gateway
-// for one the peer started, else in a new one; it returns the DM's id and the message's.
+// dmSend sends text in the oldest DM with peer this session knows, after asking the server for
+// one the peer started, else in a new one; it returns the DM's id and the message's.
 func (ms *mlsSession) dmSend(ctx context.Context, peer, text string) (group, msg snowflake.ID, err error) {
 	dms := ms.dmsWith(peer)
 	if len(dms) == 0 {
 		// The peer may have started one that this session has not seen yet.
-		if _, err := ms.sync(ctx); err != nil {
+		if _, err := ms.refresh(ctx); err != nil {
 			return 0, 0, err
 		}
-		ms.fillIn(ctx)
 		dms = ms.dmsWith(peer)
 	}
 	fid, _ := identity.ParseFID(peer)
@@ -185,7 +169,7 @@ func (ms *mlsSession) dmSend(ctx context.Context, peer, text string) (group, msg
 		dms = []snowflake.ID{info.ID}
 	}
 	id := dms[0]
-	if err := ms.catchUp(ctx, id); err != nil {
+	if err := ms.catchUpToWrite(ctx, id); err != nil {
 		return 0, 0, err
 	}
 	if !ms.inGroup(id) {
@@ -199,6 +183,7 @@ func (ms *mlsSession) dmSend(ctx context.Context, peer, text string) (group, msg
 		}
 	}
 	msg, err = ms.ml.Send(ctx, id, []byte(text))
+	ms.keepUnread(ctx, id)
 	return id, msg, err
 }
 
@@ -221,24 +206,22 @@ func (m *Main) dmRead(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		complete, err := ms.sync(ctx)
-		if err != nil {
+		if _, err := ms.refresh(ctx); err != nil {
 			return errors.Join(err, ms.save())
 		}
-		ms.fillIn(ctx)
 		dms := ms.dmsWith(peer)
 		if len(dms) == 0 {
-			err = fmt.Errorf("no DM with %s here yet: p2chat dm send %s TEXT starts one", peer, peer)
-			if !complete {
-				err = fmt.Errorf("no DM with %s known here (the gateway could not replay everything this session missed: if you know its id, p2chat group read ID)", peer)
-			}
-			return errors.Join(err, ms.save())
+			return errors.Join(fmt.Errorf("no DM with %s here yet: p2chat dm send %s TEXT starts one", peer, peer), ms.save())
 		}
 		var errs []error
 		for _, id := range dms {
 			evs, err := ms.read(ctx, id)
 			m.printEvents(evs)
 			errs = append(errs, err)
+		}
+		if errors.Join(errs...) == nil && !slices.ContainsFunc(dms, ms.inGroup) {
+			// Named in the peer's DM, but not added: this session had no KeyPackages then.
+			errs = append(errs, fmt.Errorf("no DM with %s to read here yet: %s started DM %s, but this session is not in it: their next dm send adds it", peer, peer, dms[0]))
 		}
 		return errors.Join(append(errs, ms.save())...)
 	}
@@ -275,32 +258,23 @@ func (m *Main) groupList(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		complete, err := ms.sync(ctx)
-		if err != nil {
-			return errors.Join(err, ms.save())
-		}
-		ms.fillIn(ctx)
-		list := slices.Clone(ms.st.Groups)
-		slices.SortFunc(list, func(a, b knownGroup) int { return cmp.Compare(a.ID, b.ID) })
-		for _, g := range list {
-			if g.Removed || g.Kind == "" { // "": the server would not say what it is
-				continue
+		refs, err := ms.refresh(ctx)
+		for _, r := range refs {
+			var name string
+			if g := ms.find(r.ID); g != nil {
+				if g.Removed {
+					continue
+				}
+				name = cmp.Or(g.Peer, g.Name)
 			}
-			name := g.Name
-			if g.Kind == client.GroupDM {
-				name = strings.Join(slices.DeleteFunc(slices.Clone(g.Members), func(f string) bool { return f == ms.me() }), ",")
-			}
-			fmt.Fprintln(m.Stdout, g.ID, dashIfEmpty(g.Kind), dashIfEmpty(oneLine(name)))
-		}
-		if !complete {
-			err = errors.New("the gateway could not replay everything this session missed: groups from then are not listed (their ids still work)")
+			fmt.Fprintln(m.Stdout, r.ID, dashIfEmpty(r.Kind), dashIfEmpty(oneLine(name)))
 		}
 		return errors.Join(err, ms.save())
 	}
 }
 
 // resolveGroup reads a GROUP argument: a decimal id, or the name of exactly one group this
-// session knows, looking at the gateway if it knows none by that name yet.
+// session knows, asking the server for the actor's groups if it knows none by that name yet.
 func (ms *mlsSession) resolveGroup(ctx context.Context, arg string) (snowflake.ID, error) {
 	if id, err := snowflake.Parse(arg); err == nil {
 		return id, nil
@@ -316,10 +290,9 @@ func (ms *mlsSession) resolveGroup(ctx context.Context, arg string) (snowflake.I
 	}
 	match := find()
 	if len(match) == 0 {
-		if _, err := ms.sync(ctx); err != nil {
+		if _, err := ms.refresh(ctx); err != nil {
 			return 0, err
 		}
-		ms.fillIn(ctx)
 		match = find()
 	}
 	switch len(match) {
@@ -377,17 +350,16 @@ func (m *Main) groupAdd(fs *flag.FlagSet) runFunc {
 			fid, _ := identity.ParseFID(f)
 			fids = append(fids, fid)
 		}
-		if err := ms.catchUp(ctx, id); err != nil {
+		if err := ms.catchUpToWrite(ctx, id); err != nil {
 			return err
 		}
-		if err := ms.ml.Add(ctx, id, fids...); err != nil {
+		err := ms.ml.Add(ctx, id, fids...)
+		ms.keepUnread(ctx, id)
+		if err != nil {
 			return hintKeyPackages(err, args...)
 		}
 		for _, f := range fids {
 			fmt.Fprintln(m.Stdout, "added", f)
-		}
-		if info, err := ms.ml.Info(ctx, id); err == nil {
-			ms.learn(info)
 		}
 		return nil
 	})
@@ -400,7 +372,7 @@ func (m *Main) groupRemove(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		fid, _ := identity.ParseFID(f)
-		if err := ms.catchUp(ctx, id); err != nil {
+		if err := ms.catchUpToWrite(ctx, id); err != nil {
 			return err
 		}
 		g, err := ms.ml.MLSGroup(id)
@@ -410,23 +382,23 @@ func (m *Main) groupRemove(fs *flag.FlagSet) runFunc {
 		if !slices.ContainsFunc(g.Members(), func(mem mls.Member) bool { return mem.Credential.FID == f }) {
 			return fmt.Errorf("%s has no device in group %s", f, id)
 		}
-		if err := ms.ml.Remove(ctx, id, fid); err != nil {
+		err = ms.ml.Remove(ctx, id, fid)
+		ms.keepUnread(ctx, id)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintln(m.Stdout, "removed", f)
-		if info, err := ms.ml.Info(ctx, id); err == nil {
-			ms.learn(info)
-		}
 		return nil
 	})
 }
 
 func (m *Main) groupSend(fs *flag.FlagSet) runFunc {
 	return m.groupCommand(true, func(ctx context.Context, ms *mlsSession, id snowflake.ID, args []string) error {
-		if err := ms.catchUp(ctx, id); err != nil {
+		if err := ms.catchUpToWrite(ctx, id); err != nil {
 			return err
 		}
 		msg, err := ms.ml.Send(ctx, id, []byte(strings.Join(args, " ")))
+		ms.keepUnread(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -437,10 +409,6 @@ func (m *Main) groupSend(fs *flag.FlagSet) runFunc {
 
 func (m *Main) groupRead(fs *flag.FlagSet) runFunc {
 	return m.groupCommand(true, func(ctx context.Context, ms *mlsSession, id snowflake.ID, _ []string) error {
-		// The look at the gateway brings what the log does not: new devices, and a removal.
-		if _, err := ms.sync(ctx); err != nil {
-			return err
-		}
 		evs, err := ms.read(ctx, id)
 		m.printEvents(evs)
 		return err

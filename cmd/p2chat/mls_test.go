@@ -29,6 +29,16 @@ func messageLines(t *testing.T, r result) map[string][]string {
 	return out
 }
 
+// stateFile is the path of fid's groupStateFile in e's keystore.
+func stateFile(t *testing.T, e env, fid string) string {
+	t.Helper()
+	states, err := filepath.Glob(filepath.Join(e["P2CHAT_DIR"], fid, "*", "*", groupStateFile))
+	if err != nil || len(states) != 1 {
+		t.Fatalf("%s's state files: %v, %v", fid, states, err)
+	}
+	return states[0]
+}
+
 // TestMLSStory is the README's encrypted part: a DM from alice to bob and back, a group with
 // carol, and carol's removal, after which she reads nothing more.
 func TestMLSStory(t *testing.T) {
@@ -130,7 +140,7 @@ func TestMLSStory(t *testing.T) {
 	}
 	r = ok(t, p2chat(t, carol, "group", "read", group), "carol's group read")
 	if strings.Contains(r.stdout, "without carol") || len(messageLines(t, r)) != 0 ||
-		!strings.Contains(r.stdout, "* alice@a.test removed you from the group") {
+		!strings.Contains(r.stdout, "* you are no longer in this group") {
 		t.Fatalf("carol's group read after her removal printed:\n%s", r.stdout)
 	}
 	failed(t, p2chat(t, carol, "group", "read", group), 1, "removed from group "+group)
@@ -142,13 +152,9 @@ func TestMLSStory(t *testing.T) {
 	}
 	failed(t, p2chat(t, alice, "group", "remove", group, "carol@a.test"), 1, "no device in group")
 
-	// Without the CLI's state (a keystore copied without it), bob finds his groups again: the
-	// first look replays the server's log from its start.
-	states, err := filepath.Glob(filepath.Join(bob["P2CHAT_DIR"], "bob@a.test", "*", "*", groupStateFile))
-	if err != nil || len(states) != 1 {
-		t.Fatalf("bob's state files: %v, %v", states, err)
-	}
-	if err := os.Remove(states[0]); err != nil {
+	// Without the CLI's state (a keystore copied without it), bob finds his groups again in the
+	// server's list of them.
+	if err := os.Remove(stateFile(t, bob, "bob@a.test")); err != nil {
 		t.Fatal(err)
 	}
 	l = ok(t, p2chat(t, bob, "group", "list"), "group list without state")
@@ -159,6 +165,29 @@ func TestMLSStory(t *testing.T) {
 		t.Fatalf("bob's group read without state printed:\n%s", r.stdout)
 	}
 	failed(t, p2chat(t, alice, "group", "read", "nosuchgroup"), 2, `GROUP "nosuchgroup"`)
+}
+
+// TestMLSUnreadKept: what a send decrypts while catching up is printed by the next read, once,
+// and waits in a state file only its owner can read (it holds plaintext).
+func TestMLSUnreadKept(t *testing.T) {
+	server := startServer(t, "a.test")
+	alice := chatEnv(t, server, "alice", "bob")
+	bob := alice.with("P2CHAT_AS", "bob")
+	ok(t, p2chat(t, bob, "keys", "upload"), "keys upload")
+	ok(t, p2chat(t, alice, "dm", "send", "bob@a.test", "one"), "dm send")
+	ok(t, p2chat(t, bob, "dm", "send", "alice@a.test", "two"), "bob's dm send") // joins, decrypts "one"
+
+	if fi, err := os.Stat(stateFile(t, bob, "bob@a.test")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("bob's state file: %v, %v", fi, err)
+	}
+	r := ok(t, p2chat(t, bob, "dm", "read", "alice@a.test"), "bob's dm read")
+	if got := messageLines(t, r); len(got) != 1 || strings.Join(got["alice@a.test"], "|") != "one" ||
+		!strings.Contains(r.stdout, "* joined: added by alice@a.test") {
+		t.Fatalf("bob's dm read after his send printed:\n%s", r.stdout)
+	}
+	if r := ok(t, p2chat(t, bob, "dm", "read", "alice@a.test"), "dm read again"); r.stdout != "" {
+		t.Fatalf("a second dm read printed %q", r.stdout)
+	}
 }
 
 // TestMLSUsage covers the encrypted commands' help and usage errors, which need no server.
