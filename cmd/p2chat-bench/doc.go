@@ -36,7 +36,7 @@
 // and the SDK's keystore under it keeps their sessions and MLS group state, so later runs go on
 // in the same groups. With the keystore on disk (the default, as a real client), the SDK saves a
 // group's state with an fsync after every message sent or decrypted; -keystore memory measures
-// without that.
+// without that (with -state it reuses the actors and makes new groups every run).
 //
 //	p2chat-bench floor -channels 100 -members 20 -inflight 4
 //
