@@ -618,9 +618,11 @@ func (m *MLS) entry(ctx context.Context, e groupEntry) ([]GroupEvent, error) {
 		if mg == nil || mg.removed {
 			return nil, nil
 		}
-		if e.Epoch < mg.g.Epoch() { // our own commit, confirmed when the server answered
+		if e.Epoch < mg.g.Epoch() { // our own commit, confirmed (and saved) when the server answered
+			// Only the revision moves: not worth a write of the state, and after a restart the
+			// entry comes back from the log and is skipped again.
 			mg.revision = e.Revision
-			return nil, m.save(e.GroupID, mg)
+			return nil, nil
 		}
 		raw, err := base64.RawURLEncoding.DecodeString(e.Commit)
 		if err != nil {
@@ -655,7 +657,9 @@ func (m *MLS) entry(ctx context.Context, e groupEntry) ([]GroupEvent, error) {
 		}
 		mg.revision = e.Revision
 		if e.SenderFID == me.FID && e.SenderSessionID == me.Session {
-			return nil, m.save(e.GroupID, mg) // MLS does not let a sender decrypt its own message
+			// MLS does not let a sender decrypt its own message; nothing changed but the
+			// revision, so no write (as for an own commit above).
+			return nil, nil
 		}
 		raw, err := base64.RawURLEncoding.DecodeString(e.Message)
 		if err != nil {
