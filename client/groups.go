@@ -210,18 +210,7 @@ func (m *MLS) CreateGroup(ctx context.Context, kind, name string, members []iden
 	if err := m.ch.write(ctx, http.MethodPost, "/groups", map[string]any{"kind": kind, "name": name, "members": fids}, &info); err != nil {
 		return nil, err
 	}
-	gid, err := base64.RawURLEncoding.DecodeString(info.MLSGroupID)
-	if err != nil {
-		return nil, fmt.Errorf("client: group %s: mls_group_id: %w", info.ID, err)
-	}
-	g, err := mls.Create(m.signer, mls.Suite(info.CipherSuite), gid)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	err = m.save(info.ID, &memberGroup{g: g, revision: 0}) // GroupCreated is revision 0
-	m.mu.Unlock()
-	if err != nil {
+	if err := m.start(&info); err != nil {
 		return nil, err
 	}
 	if len(members) > 0 {
@@ -332,17 +321,22 @@ func (m *MLS) EncryptChannel(ctx context.Context, channel snowflake.ID) (*GroupI
 	if err := m.ch.write(ctx, http.MethodPost, "/channels/"+channel.String()+"/encryption", map[string]any{}, &info); err != nil {
 		return nil, err
 	}
+	return &info, m.start(&info)
+}
+
+// start makes the MLS group of a group the server just made with this session at leaf 0.
+func (m *MLS) start(info *GroupInfo) error {
 	gid, err := base64.RawURLEncoding.DecodeString(info.MLSGroupID)
 	if err != nil {
-		return nil, fmt.Errorf("client: group %s: mls_group_id: %w", info.ID, err)
+		return fmt.Errorf("client: group %s: mls_group_id: %w", info.ID, err)
 	}
 	g, err := mls.Create(m.signer, mls.Suite(info.CipherSuite), gid)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return &info, m.save(info.ID, &memberGroup{g: g, revision: 0})
+	return m.save(info.ID, &memberGroup{g: g, revision: 0}) // GroupCreated is revision 0
 }
 
 // Remove removes every device of fid.

@@ -55,15 +55,7 @@ const readWait = 2 * time.Second
 
 func (s *Server) chatRoutes(mux *http.ServeMux) {
 	const p = "/.p2/chat/v1"
-	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request, p account.Principal) error) {
-		mux.HandleFunc(pattern, s.handler(func(w http.ResponseWriter, r *http.Request) error {
-			pr, err := s.authenticate(r)
-			if err != nil {
-				return err
-			}
-			return f(w, r, pr)
-		}))
-	}
+	h := s.authed(mux)
 	h("POST "+p+"/guilds", s.createGuild)
 	h("GET "+p+"/guilds", s.getGuildQuery)
 	h("GET "+p+"/guilds/{guild}", s.getGuild)
@@ -96,7 +88,26 @@ func (s *Server) chatRoutes(mux *http.ServeMux) {
 	h("GET "+p+"/channels/{channel}/events", s.channelEvents)
 	s.messageRoutes(h)
 	s.groupRoutes(h)
-	mux.HandleFunc(p+"/", s.handler(func(w http.ResponseWriter, r *http.Request) error {
+	s.noRoute(mux, p)
+}
+
+// authed returns the way to register a route of an extension: behind bearer-token
+// authentication, with the caller's session handed to the handler.
+func (s *Server) authed(mux *http.ServeMux) func(string, func(http.ResponseWriter, *http.Request, account.Principal) error) {
+	return func(pattern string, f func(w http.ResponseWriter, r *http.Request, p account.Principal) error) {
+		mux.HandleFunc(pattern, s.handler(func(w http.ResponseWriter, r *http.Request) error {
+			pr, err := s.authenticate(r)
+			if err != nil {
+				return err
+			}
+			return f(w, r, pr)
+		}))
+	}
+}
+
+// noRoute answers every other path under prefix with the extension's not-found body.
+func (s *Server) noRoute(mux *http.ServeMux, prefix string) {
+	mux.HandleFunc(prefix+"/", s.handler(func(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path)
 	}))
 }

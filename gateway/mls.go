@@ -31,21 +31,11 @@ const maxKeyPackage = 4 << 10
 
 func (s *Server) mlsRoutes(mux *http.ServeMux) {
 	const p = "/.p2/mls/v1"
-	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request, p account.Principal) error) {
-		mux.HandleFunc(pattern, s.handler(func(w http.ResponseWriter, r *http.Request) error {
-			pr, err := s.authenticate(r)
-			if err != nil {
-				return err
-			}
-			return f(w, r, pr)
-		}))
-	}
+	h := s.authed(mux)
 	h("POST "+p+"/key-packages", s.uploadKeyPackages)
 	h("GET "+p+"/key-packages", s.keyPackageStock)
 	h("POST "+p+"/actors/{fid}/key-packages/claim", s.claimKeyPackages)
-	mux.HandleFunc(p+"/", s.handler(func(w http.ResponseWriter, r *http.Request) error {
-		return fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path)
-	}))
+	s.noRoute(mux, p)
 }
 
 func (s *Server) askKeyPackages(ctx context.Context, fid string, cmd any) (any, error) {

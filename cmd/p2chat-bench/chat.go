@@ -338,32 +338,7 @@ type tally struct {
 }
 
 // tally sums the deliveries over every issued message.
-func (b *chatBench) tally() tally {
-	var t tally
-	members := int64(b.cfg.Members)
-	n := b.msgs.issued()
-	for seq := range n {
-		r := b.msgs.get(seq)
-		d := int64(r.delivered.Load())
-		win := b.inWindow(r.intended.Load())
-		if win {
-			t.winSent++
-		}
-		if r.state.Load() != msgAccepted {
-			t.unacked += d
-			continue
-		}
-		t.delivered += d
-		t.expected += members
-		t.missing += max(members-d, 0)
-		t.duplicates += max(d-members, 0)
-		if win {
-			t.winDelivered += d
-			t.winExpected += members
-		}
-	}
-	return t
-}
+func (b *chatBench) tally() tally { return tallyOf(&b.msgs, b.inWindow, int64(b.cfg.Members)) }
 
 func (r *chatReport) print(w io.Writer) {
 	c := r.cfg

@@ -192,3 +192,30 @@ func processCPU() (user, sys time.Duration) {
 	}
 	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
+
+// tallyOf sums the deliveries over every message msgs issued, each accepted one owed to owed
+// readers; inWindow tells whether an intended send time is in the measured window.
+func tallyOf(msgs *timeline, inWindow func(int64) bool, owed int64) tally {
+	var t tally
+	for seq := range msgs.issued() {
+		r := msgs.get(seq)
+		d := int64(r.delivered.Load())
+		win := inWindow(r.intended.Load())
+		if win {
+			t.winSent++
+		}
+		if r.state.Load() != msgAccepted {
+			t.unacked += d
+			continue
+		}
+		t.delivered += d
+		t.expected += owed
+		t.missing += max(owed-d, 0)
+		t.duplicates += max(d-owed, 0)
+		if win {
+			t.winDelivered += d
+			t.winExpected += owed
+		}
+	}
+	return t
+}

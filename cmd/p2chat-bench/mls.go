@@ -650,31 +650,7 @@ func (b *mlsBench) since() int64 { return int64(time.Since(b.t0)) }
 
 // tally sums the deliveries over every issued message: each accepted one is owed to the
 // group's members but its sender (MLS does not let a sender decrypt its own message).
-func (b *mlsBench) tally() tally {
-	var t tally
-	recipients := int64(b.cfg.Members - 1)
-	for seq := range b.msgs.issued() {
-		r := b.msgs.get(seq)
-		d := int64(r.delivered.Load())
-		win := b.inWindow(r.intended.Load())
-		if win {
-			t.winSent++
-		}
-		if r.state.Load() != msgAccepted {
-			t.unacked += d
-			continue
-		}
-		t.delivered += d
-		t.expected += recipients
-		t.missing += max(recipients-d, 0)
-		t.duplicates += max(d-recipients, 0)
-		if win {
-			t.winDelivered += d
-			t.winExpected += recipients
-		}
-	}
-	return t
-}
+func (b *mlsBench) tally() tally { return tallyOf(&b.msgs, b.inWindow, int64(b.cfg.Members-1)) }
 
 func (r *mlsReport) print(w io.Writer) {
 	c := r.cfg
