@@ -87,10 +87,7 @@ type chatBench struct {
 	runID string // prefix of every nonce of this run: "<runID>.<seq>"
 	httpc *http.Client
 
-	t0                    time.Time
-	sendStart             int64
-	winFrom, winTo        atomic.Int64 // set once sending starts; read by the connections' readers
-	msgs                  timeline
+	sendClock
 	ackHist, deliverHist  latHist
 	acked, winAcked, late atomic.Int64
 	maxLag                atomic.Int64
@@ -166,7 +163,7 @@ func chat(ctx context.Context, cfg chatConfig, log io.Writer) (*chatReport, erro
 	rep.SetupTime, rep.StateReused = time.Since(setupStart), reused
 	rep.Actors, rep.Guilds, rep.SendersTotal = len(w.Actors), len(w.Guilds), senders
 
-	b := &chatBench{cfg: cfg, w: w, runID: strings.ToLower(rand.Text()[:8]), httpc: hc, t0: time.Now(),
+	b := &chatBench{cfg: cfg, w: w, runID: strings.ToLower(rand.Text()[:8]), httpc: hc, sendClock: sendClock{t0: time.Now()},
 		errs: map[string]int64{}, errExample: map[string]string{}}
 	for g := range w.Guilds {
 		from, to := w.members(g)

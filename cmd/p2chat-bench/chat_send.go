@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/polyproto-chat/server/identity"
@@ -31,7 +30,6 @@ type sender struct {
 	server  string // the server's domain, signed with every message: the actors are its own
 	serial  uint64
 	channel uint64
-	queue   chan job // rate mode: the messages due, in schedule order
 }
 
 type job struct {
@@ -142,81 +140,9 @@ func (b *chatBench) fail(j job, inWindow bool, code, example string) {
 	}
 }
 
-// drive sends until the end of the window: on the schedule of --rate (open loop), or as fast as
-// --inflight requests per sender allow (closed loop). It returns when every send has its answer.
+// drive sends the run's messages (sendClock.drive) through the senders.
 func (b *chatBench) drive(ctx context.Context) {
-	var wg sync.WaitGroup
-	end := b.winTo.Load()
-	if b.cfg.Rate <= 0 {
-		for _, s := range b.senders {
-			for range b.cfg.Inflight {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for ctx.Err() == nil {
-						now := b.since()
-						if now >= end {
-							return
-						}
-						seq, rec := b.msgs.issue(now)
-						s.send(ctx, job{seq: seq, rec: rec, intended: now})
-					}
-				}()
-			}
-		}
-		wg.Wait()
-		return
-	}
-	for _, s := range b.senders {
-		s.queue = make(chan job, 4096)
-		for range b.cfg.Inflight {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range s.queue {
-					s.send(ctx, j)
-				}
-			}()
-		}
-	}
-	b.schedule(ctx, end)
-	for _, s := range b.senders {
-		close(s.queue)
-	}
-	wg.Wait()
-}
-
-// schedule hands out message i at start + i/rate to sender i mod senders, until end. A send
-// whose workers are all busy waits in its sender's queue; its latency still counts from its
-// intended time (no coordinated omission), and its late start is counted.
-func (b *chatBench) schedule(ctx context.Context, end int64) {
-	start := b.sendStart
-	interval := float64(time.Second) / b.cfg.Rate
-	for i := uint64(0); ; i++ {
-		intended := start + int64(float64(i)*interval)
-		if intended >= end {
-			return
-		}
-		if wait := intended - b.since(); wait > 0 {
-			select {
-			case <-time.After(time.Duration(wait)):
-			case <-ctx.Done():
-				return
-			}
-		}
-		seq, rec := b.msgs.issue(intended)
-		s := b.senders[i%uint64(len(b.senders))]
-		select {
-		case s.queue <- job{seq: seq, rec: rec, intended: intended}:
-		case <-ctx.Done():
-			rec.state.Store(msgFailed)
-			return
-		}
-	}
-}
-
-func (b *chatBench) inWindow(intended int64) bool {
-	return intended >= b.winFrom.Load() && intended < b.winTo.Load()
+	b.sendClock.drive(ctx, b.cfg.Rate, b.cfg.Inflight, len(b.senders), func(ctx context.Context, i int, j job) { b.senders[i].send(ctx, j) })
 }
 
 // delivered records that a member connection received message seq at now; false if seq is not
@@ -232,5 +158,3 @@ func (b *chatBench) delivered(seq uint64, now int64) bool {
 	}
 	return true
 }
-
-func (b *chatBench) since() int64 { return int64(time.Since(b.t0)) }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -218,4 +219,88 @@ func tallyOf(msgs *timeline, inWindow func(int64) bool, owed int64) tally {
 		}
 	}
 	return t
+}
+
+// sendClock is what the chat and mls modes share about time: the tool's start, when sending
+// started, the measured window and every message issued. Times are ns since t0.
+type sendClock struct {
+	t0             time.Time
+	sendStart      int64
+	winFrom, winTo atomic.Int64 // set once sending starts; read by the receivers
+	msgs           timeline
+}
+
+func (c *sendClock) since() int64 { return int64(time.Since(c.t0)) }
+
+func (c *sendClock) inWindow(intended int64) bool {
+	return intended >= c.winFrom.Load() && intended < c.winTo.Load()
+}
+
+// drive sends until the end of the window: on the schedule of rate (open loop), or as fast as
+// inflight sends per sender allow (closed loop, rate 0). It returns when every send has its
+// answer. In open loop message i is due at sendStart + i/rate from sender i mod senders; a send
+// whose workers are all busy waits in its sender's queue, keeps its intended time (no
+// coordinated omission) and is counted late by send.
+func (c *sendClock) drive(ctx context.Context, rate float64, inflight, senders int, send func(ctx context.Context, sender int, j job)) {
+	var wg sync.WaitGroup
+	end := c.winTo.Load()
+	if rate <= 0 {
+		for s := range senders {
+			for range inflight {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for ctx.Err() == nil {
+						now := c.since()
+						if now >= end {
+							return
+						}
+						seq, rec := c.msgs.issue(now)
+						send(ctx, s, job{seq: seq, rec: rec, intended: now})
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		return
+	}
+	queues := make([]chan job, senders)
+	for s := range queues {
+		queues[s] = make(chan job, 4096)
+		for range inflight {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range queues[s] {
+					send(ctx, s, j)
+				}
+			}()
+		}
+	}
+	interval := float64(time.Second) / rate
+	for i := uint64(0); ctx.Err() == nil; i++ {
+		intended := c.sendStart + int64(float64(i)*interval)
+		if intended >= end {
+			break
+		}
+		if wait := intended - c.since(); wait > 0 {
+			select {
+			case <-time.After(time.Duration(wait)):
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		seq, rec := c.msgs.issue(intended)
+		select {
+		case queues[i%uint64(senders)] <- job{seq: seq, rec: rec, intended: intended}:
+		case <-ctx.Done():
+			rec.state.Store(msgFailed)
+		}
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
 }

@@ -109,11 +109,8 @@ type mlsBench struct {
 	w     *mlsWorld
 	runID string
 
-	t0                   time.Time
-	sendStart            int64
-	winFrom, winTo       atomic.Int64
+	sendClock
 	closing              atomic.Bool
-	msgs                 timeline
 	ackHist, decHist     latHist
 	acked, winAcked      atomic.Int64
 	late, maxLag         atomic.Int64
@@ -144,10 +141,9 @@ type mlsMember struct {
 
 // mlsSender is a member that sends into its group.
 type mlsSender struct {
-	idx   int
-	mem   *mlsMember
-	gid   snowflake.ID
-	queue chan job // rate mode
+	idx int
+	mem *mlsMember
+	gid snowflake.ID
 }
 
 type mlsReport struct {
@@ -228,7 +224,7 @@ func runMLSBench(ctx context.Context, cfg mlsConfig, log io.Writer) (*mlsReport,
 			return nil, err
 		}
 	}
-	b := &mlsBench{cfg: cfg, runID: strings.ToLower(rand.Text()[:8]), t0: time.Now(),
+	b := &mlsBench{cfg: cfg, runID: strings.ToLower(rand.Text()[:8]), sendClock: sendClock{t0: time.Now()},
 		errs: map[string]int64{}, errExample: map[string]string{}, recvErrs: map[string]int64{}, recvSample: map[string]string{}}
 	setupStart := time.Now()
 	reused, caughtUp, err := b.prepare(ctx, c, mc, log)
@@ -574,79 +570,10 @@ func (b *mlsBench) send(ctx context.Context, s *mlsSender, j job) {
 	}
 }
 
-// drive sends until the end of the window, on the schedule of --rate or as fast as --inflight
-// sends per sender allow, and returns when every send has its answer.
+// drive sends the run's messages (sendClock.drive) through the senders.
 func (b *mlsBench) drive(ctx context.Context) {
-	var wg sync.WaitGroup
-	end := b.winTo.Load()
-	if b.cfg.Rate <= 0 {
-		for _, s := range b.senders {
-			for range b.cfg.Inflight {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for ctx.Err() == nil {
-						now := b.since()
-						if now >= end {
-							return
-						}
-						seq, rec := b.msgs.issue(now)
-						b.send(ctx, s, job{seq: seq, rec: rec, intended: now})
-					}
-				}()
-			}
-		}
-		wg.Wait()
-		return
-	}
-	for _, s := range b.senders {
-		s.queue = make(chan job, 4096)
-		for range b.cfg.Inflight {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range s.queue {
-					b.send(ctx, s, j)
-				}
-			}()
-		}
-	}
-	// Message i is due at start + i/rate, from sender i mod senders; a late send keeps its
-	// intended time (no coordinated omission) and is counted late.
-	interval := float64(time.Second) / b.cfg.Rate
-	for i := uint64(0); ; i++ {
-		intended := b.sendStart + int64(float64(i)*interval)
-		if intended >= end {
-			break
-		}
-		if wait := intended - b.since(); wait > 0 {
-			select {
-			case <-time.After(time.Duration(wait)):
-			case <-ctx.Done():
-			}
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		seq, rec := b.msgs.issue(intended)
-		s := b.senders[i%uint64(len(b.senders))]
-		select {
-		case s.queue <- job{seq: seq, rec: rec, intended: intended}:
-		case <-ctx.Done():
-			rec.state.Store(msgFailed)
-		}
-	}
-	for _, s := range b.senders {
-		close(s.queue)
-	}
-	wg.Wait()
+	b.sendClock.drive(ctx, b.cfg.Rate, b.cfg.Inflight, len(b.senders), func(ctx context.Context, i int, j job) { b.send(ctx, b.senders[i], j) })
 }
-
-func (b *mlsBench) inWindow(intended int64) bool {
-	return intended >= b.winFrom.Load() && intended < b.winTo.Load()
-}
-
-func (b *mlsBench) since() int64 { return int64(time.Since(b.t0)) }
 
 // tally sums the deliveries over every issued message: each accepted one is owed to the
 // group's members but its sender (MLS does not let a sender decrypt its own message).
