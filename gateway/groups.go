@@ -100,7 +100,7 @@ func (s *Server) encryptChannel(w http.ResponseWriter, r *http.Request, p accoun
 		suite = mls.Suite(*in.Suite)
 	}
 	id := uint64(s.cfg.Chat.IDs.Next())
-	rep, _, err := s.askGroup(r.Context(), id, group.Create{Kind: group.KindChannel, By: by(p), GuildID: a.GuildID, ChannelID: ch,
+	rep, _, err := s.askGroup(r.Context(), id, group.Create{Kind: group.KindChannel, By: groupBy(p), GuildID: a.GuildID, ChannelID: ch,
 		MLSGroupID: []byte(snowflake.ID(id).String() + "@" + s.cfg.Domain), Suite: suite})
 	if err != nil {
 		return err
@@ -134,7 +134,8 @@ func (s *Server) writeGroup(ctx context.Context, id uint64, cmd any) (any, error
 	return rep, nil
 }
 
-func by(p account.Principal) group.By { return group.By{FID: p.FID, Session: p.SessionID} }
+// groupBy is the session of a request, as the group actor names it.
+func groupBy(p account.Principal) group.By { return group.By{FID: p.FID, Session: p.SessionID} }
 
 type groupIn struct {
 	Kind    string   `json:"kind"`
@@ -164,7 +165,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, p account.P
 		suite = mls.Suite(*in.Suite)
 	}
 	id := uint64(s.cfg.Chat.IDs.Next())
-	rep, err := s.writeGroup(r.Context(), id, group.Create{Kind: in.Kind, Name: in.Name, By: by(p), Others: others,
+	rep, err := s.writeGroup(r.Context(), id, group.Create{Kind: in.Kind, Name: in.Name, By: groupBy(p), Others: others,
 		MLSGroupID: []byte(snowflake.ID(id).String() + "@" + s.cfg.Domain), Suite: suite})
 	if err != nil {
 		return err
@@ -204,7 +205,7 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request, p account.Prin
 	if err != nil {
 		return err
 	}
-	rep, _, err := s.askGroup(r.Context(), id, group.Get{By: by(p), Viewer: viewer})
+	rep, _, err := s.askGroup(r.Context(), id, group.Get{By: groupBy(p), Viewer: viewer})
 	if err != nil {
 		return err
 	}
@@ -254,7 +255,7 @@ func (s *Server) postCommit(w http.ResponseWriter, r *http.Request, p account.Pr
 	if err != nil {
 		return err
 	}
-	cmd := group.Commit{By: by(p), Viewer: viewer, Moderator: moderator, Raw: raw, Msg: msg}
+	cmd := group.Commit{By: groupBy(p), Viewer: viewer, Moderator: moderator, Raw: raw, Msg: msg}
 	if in.Welcome != "" {
 		if cmd.Welcome, err = mlsField("welcome", in.Welcome, maxHandshake); err != nil {
 			return err
@@ -337,7 +338,7 @@ func (s *Server) postGroupMessage(w http.ResponseWriter, r *http.Request, p acco
 	if err != nil {
 		return err
 	}
-	rep, err := s.writeGroup(r.Context(), id, group.Send{By: by(p), Viewer: viewer, Raw: raw, Msg: msg, MessageID: uint64(s.cfg.Chat.IDs.Next())})
+	rep, err := s.writeGroup(r.Context(), id, group.Send{By: groupBy(p), Viewer: viewer, Raw: raw, Msg: msg, MessageID: uint64(s.cfg.Chat.IDs.Next())})
 	if err != nil {
 		return err
 	}
@@ -378,7 +379,7 @@ func (s *Server) requestGroupJoin(w http.ResponseWriter, r *http.Request, p acco
 	if err != nil {
 		return err
 	}
-	rep, err := s.writeGroup(r.Context(), id, group.RequestJoin{By: by(p), Viewer: viewer, KeyPackage: kp})
+	rep, err := s.writeGroup(r.Context(), id, group.RequestJoin{By: groupBy(p), Viewer: viewer, KeyPackage: kp})
 	if err != nil {
 		return err
 	}
@@ -405,7 +406,7 @@ func (s *Server) groupLog(w http.ResponseWriter, r *http.Request, p account.Prin
 	if err != nil {
 		return err
 	}
-	if _, _, err := s.askGroup(r.Context(), id, group.Get{By: by(p), Viewer: viewer}); err != nil {
+	if _, _, err := s.askGroup(r.Context(), id, group.Get{By: groupBy(p), Viewer: viewer}); err != nil {
 		return err
 	}
 	recs, err := s.cfg.Chat.Store.ReadStream(r.Context(), group.Stream(id), events.Forwards, uint64(from+1), limit)
