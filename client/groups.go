@@ -261,23 +261,12 @@ func (m *MLS) Add(ctx context.Context, id snowflake.ID, fids ...identity.FID) er
 			kps = append(kps, c.KeyPackage)
 		}
 	}
-	return m.commit(ctx, id, func(g *mls.Group) ([][]byte, []uint32) {
-		// A session already in the group keeps its leaf: its claimed KeyPackage goes unused.
-		var out [][]byte
-		for _, raw := range kps {
-			kp, err := mls.ParseKeyPackage(raw, time.Now())
-			if err == nil && slices.ContainsFunc(g.Members(), func(mem mls.Member) bool { return mem.Credential == kp.Credential }) {
-				continue
-			}
-			out = append(out, raw)
-		}
-		return out, nil
-	})
+	return m.commit(ctx, id, adding(kps)) // a session already in the group keeps its leaf
 }
 
 // AddDevice adds a new device of a member that asked to join (GroupJoinRequest's KeyPackage).
 func (m *MLS) AddDevice(ctx context.Context, id snowflake.ID, keyPackage []byte) error {
-	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32) { return [][]byte{keyPackage}, nil })
+	return m.commit(ctx, id, adding([][]byte{keyPackage}))
 }
 
 // AcceptJoin adds every device of fid that asked to join and is still waiting, in one commit:
@@ -285,6 +274,12 @@ func (m *MLS) AddDevice(ctx context.Context, id snowflake.ID, keyPackage []byte)
 // a member's new device (accepted by default, polyproto-chat 3.4). Each KeyPackage is checked
 // as the server checked it.
 func (m *MLS) AcceptJoin(ctx context.Context, id snowflake.ID, fid identity.FID) error {
+	return m.acceptJoin(ctx, id, fid, false)
+}
+
+// acceptJoin is AcceptJoin; quiet, finding nobody waiting (another member was quicker) is not
+// an error.
+func (m *MLS) acceptJoin(ctx context.Context, id snowflake.ID, fid identity.FID, quiet bool) error {
 	info, err := m.Info(ctx, id)
 	if err != nil {
 		return err
@@ -308,9 +303,12 @@ func (m *MLS) AcceptJoin(ctx context.Context, id snowflake.ID, fid identity.FID)
 		kps = append(kps, raw)
 	}
 	if len(kps) == 0 {
+		if quiet {
+			return nil
+		}
 		return fmt.Errorf("client: no device of %s is waiting to join group %s", fid, id)
 	}
-	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32) { return kps, nil })
+	return m.commit(ctx, id, adding(kps))
 }
 
 // EncryptChannel turns a guild text channel into an encrypted one (MANAGE_CHANNEL): the server
@@ -341,21 +339,47 @@ func (m *MLS) start(info *GroupInfo) error {
 
 // Remove removes every device of fid.
 func (m *MLS) Remove(ctx context.Context, id snowflake.ID, fid identity.FID) error {
-	return m.commit(ctx, id, func(g *mls.Group) ([][]byte, []uint32) {
+	return m.commit(ctx, id, func(g *mls.Group) ([][]byte, []uint32, bool) {
 		var leaves []uint32
 		for _, mem := range g.Members() {
 			if mem.Credential.FID == fid.String() {
 				leaves = append(leaves, mem.Leaf)
 			}
 		}
-		return nil, leaves
+		return nil, leaves, len(leaves) > 0
 	})
 }
 
 // Update is a key update: an empty commit, which gives this member a fresh leaf key and every
 // member new epoch secrets.
 func (m *MLS) Update(ctx context.Context, id snowflake.ID) error {
-	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32) { return nil, nil })
+	return m.commit(ctx, id, func(*mls.Group) ([][]byte, []uint32, bool) { return nil, nil, true })
+}
+
+// changeFunc says what a commit does against the group as it is now; ok false: nothing to do
+// (after a lost epoch, the winner may have done it already).
+type changeFunc func(g *mls.Group) (adds [][]byte, removes []uint32, ok bool)
+
+// notIn keeps the KeyPackages whose session holds no leaf of g, so that a commit never adds a
+// device twice.
+func notIn(g *mls.Group, kps [][]byte) [][]byte {
+	var out [][]byte
+	for _, raw := range kps {
+		kp, err := mls.ParseKeyPackage(raw, time.Now())
+		if err == nil && slices.ContainsFunc(g.Members(), func(mem mls.Member) bool { return mem.Credential == kp.Credential }) {
+			continue
+		}
+		out = append(out, raw)
+	}
+	return out
+}
+
+// adding is the change that adds what of kps is not in the group yet.
+func adding(kps [][]byte) changeFunc {
+	return func(g *mls.Group) ([][]byte, []uint32, bool) {
+		out := notIn(g, kps)
+		return out, nil, len(out) > 0
+	}
 }
 
 // maxEpochRetries bounds how often a commit or message is redone after losing an epoch.
@@ -365,7 +389,7 @@ const maxEpochRetries = 5
 // another commit won that epoch, drops it, catches up and tries again. The group stays locked
 // from the commit to the server's answer: a dispatch cannot be processed against a group whose
 // own commit is pending, and is handled after it instead.
-func (m *MLS) commit(ctx context.Context, id snowflake.ID, change func(*mls.Group) ([][]byte, []uint32)) error {
+func (m *MLS) commit(ctx context.Context, id snowflake.ID, change changeFunc) error {
 	for attempt := 0; ; attempt++ {
 		err := m.commitOnce(ctx, id, change)
 		if !isEpochConflict(err) || attempt == maxEpochRetries {
@@ -394,7 +418,7 @@ func (m *MLS) drain() []GroupEvent {
 	return out
 }
 
-func (m *MLS) commitOnce(ctx context.Context, id snowflake.ID, change func(*mls.Group) ([][]byte, []uint32)) error {
+func (m *MLS) commitOnce(ctx context.Context, id snowflake.ID, change changeFunc) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mg, err := m.group(id)
@@ -407,7 +431,10 @@ func (m *MLS) commitOnce(ctx context.Context, id snowflake.ID, change func(*mls.
 	if mg.broken != nil {
 		return mg.broken
 	}
-	adds, removes := change(mg.g)
+	adds, removes, ok := change(mg.g)
+	if !ok {
+		return nil // nothing left to do at this epoch (someone else did it)
+	}
 	for i, kp := range adds {
 		if err := m.checkKeyPackage(ctx, kp); err != nil {
 			return fmt.Errorf("client: KeyPackage %d to add: %w", i, err)
@@ -508,9 +535,33 @@ func (m *MLS) Handle(ctx context.Context, d *Dispatch) ([]GroupEvent, error) {
 	}
 	e.Type = map[string]string{EventMLSCommit: "MLS_COMMIT", EventMLSMessage: "MLS_MESSAGE", EventNewDevice: "NEW_DEVICE", EventGroupJoinRequest: "GROUP_JOIN_REQUEST"}[d.Type]
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	evs, err := m.entry(ctx, e)
-	return append(m.drain(), evs...), err
+	evs = append(m.drain(), evs...)
+	// A new device of an actor already in the group is accepted by default (polyproto-chat 3.4):
+	// every member that sees the request adds it; whoever loses the race finds it added and does
+	// nothing. The binding check of the commit makes sure it is a device the actor's home server
+	// certified. A first device of a new actor waits for a member's AcceptJoin (gatekeeping).
+	var accept []GroupEvent
+	for _, ev := range evs {
+		if ev.Type != GroupJoinRequest || !m.AutoAcceptDevices {
+			continue
+		}
+		if mg := m.groups[ev.Group]; mg != nil && !mg.removed && mg.broken == nil &&
+			slices.ContainsFunc(mg.g.Members(), func(mem mls.Member) bool { return mem.Credential.FID == ev.FID }) {
+			accept = append(accept, ev)
+		}
+	}
+	m.mu.Unlock()
+	for _, ev := range accept {
+		fid, ferr := identity.ParseFID(ev.FID)
+		if ferr == nil {
+			ferr = m.acceptJoin(ctx, ev.Group, fid, true)
+		}
+		if ferr != nil {
+			err = errors.Join(err, fmt.Errorf("client: accepting the new device %s/%s: %w", ev.FID, ev.Session, ferr))
+		}
+	}
+	return evs, err
 }
 
 // replenishTo is how many one-time KeyPackages the SDK tops a session up to when the server

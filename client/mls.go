@@ -34,6 +34,11 @@ const KeyPackageLifetime = 28 * 24 * time.Hour
 // the session's keystore directory (mls/keypackages/) when the Client has a Dir, else in memory.
 // It is safe for concurrent use.
 type MLS struct {
+	// AutoAcceptDevices: Handle adds a new device of an actor already in a group as soon as it
+	// asks (polyproto-chat 3.4: accepted by default; every member still gets NEW_DEVICE). On by
+	// default; an app that wants its user to confirm turns it off and calls AcceptJoin.
+	AutoAcceptDevices bool
+
 	ch     *Chat
 	signer mls.Signer
 	dir    string // "" in memory
@@ -47,7 +52,7 @@ type MLS struct {
 
 // MLS returns the MLS state of the Chat's session, loading what an earlier run kept.
 func (ch *Chat) MLS() (*MLS, error) {
-	m := &MLS{ch: ch, signer: mls.Signer{Credential: mls.Credential{FID: ch.s.FID.String(), Session: ch.s.SessionID}, Key: ch.s.Key},
+	m := &MLS{AutoAcceptDevices: true, ch: ch, signer: mls.Signer{Credential: mls.Credential{FID: ch.s.FID.String(), Session: ch.s.SessionID}, Key: ch.s.Key},
 		secrets: map[string]mls.KeyPackageSecrets{}, groups: map[snowflake.ID]*memberGroup{}, bound: map[string]bool{}}
 	if ch.c.keys != nil {
 		dir, err := ch.c.keys.sessionDir(ch.s.FID, ch.s.Server, ch.s.SessionID)
