@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/polyproto-chat/server/actors"
 	"github.com/polyproto-chat/server/events"
@@ -32,15 +33,23 @@ func NewProducer(cfg Config) actors.Producer {
 			Stream: stream,
 			Logger: cfg.Logger,
 			Model: actors.Model[*State]{
-				Initial: func() *State { return Initial(fid) },
-				Decide:  Decide,
-				Apply:   Apply,
-				Origin:  func(cmd any) actors.Origin { return origin(fid, cmd) },
+				Initial:  func() *State { return Initial(fid) },
+				Decide:   Decide,
+				Apply:    Apply,
+				Snapshot: Snapshot,
+				Restore: func(m proto.Message) (*State, error) {
+					s, err := Restore(m)
+					if err != nil {
+						return nil, err
+					}
+					s.FID = fid
+					return s, nil
+				},
+				Origin: func(cmd any) actors.Origin { return origin(fid, cmd) },
 			},
-			// No snapshots yet: the state is small, but the stream grows by one event per claim,
-			// so an actor claimed from very often replays a long stream on activation
-			// (docs/PROTOCOL.md section 7 lists it).
-			SnapshotEvery: -1,
+			// The state is small, but the stream grows by an event per claim: a snapshot every
+			// 500 events (the journal's default) bounds what an activation reads.
+			SnapshotEvery: 0,
 		}), nil
 	}
 }

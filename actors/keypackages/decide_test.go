@@ -169,3 +169,30 @@ func TestApplyRefusesUnknown(t *testing.T) {
 		t.Fatal("foreign event applied")
 	}
 }
+
+// TestSnapshot: a state with one-time, last-resort and used-last-resort sessions comes back whole.
+func TestSnapshot(t *testing.T) {
+	exp := t0.Add(week)
+	s := Initial("alice@a.test")
+	for _, ev := range []proto.Message{
+		uploaded("s1", stored(9, exp), stored(1, exp), stored(2, exp)),
+		uploaded("s2", stored(8, exp)),
+		&eventsv1.KeyPackageClaimed{SessionId: "s2", Ref: []byte{'r', 8}, LastResort: true},
+	} {
+		if _, err := Apply(s, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := Snapshot(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Restore(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.FID = s.FID
+	if diff := cmp.Diff(s, r); diff != "" {
+		t.Fatalf("snapshot round trip (-state +restored):\n%s", diff)
+	}
+}

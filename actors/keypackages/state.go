@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/polyproto-chat/server/proto/polyproto/chat/events/v1"
 )
@@ -100,6 +101,53 @@ func Apply(s *State, ev proto.Message) (*State, error) {
 		}
 	default:
 		return s, fmt.Errorf("keypackages: unexpected event %T", ev)
+	}
+	return s, nil
+}
+
+func toStored(p Package) *eventsv1.StoredKeyPackage {
+	return &eventsv1.StoredKeyPackage{Ref: p.Ref, KeyPackage: p.Raw, InitKey: p.InitKey, NotAfter: timestamppb.New(p.NotAfter)}
+}
+
+// Snapshot is s as a KeyPackagesSnapshot, sessions in id order.
+func Snapshot(s *State) (proto.Message, error) {
+	snap := &eventsv1.KeyPackagesSnapshot{}
+	ids := make([]string, 0, len(s.Sessions))
+	for id := range s.Sessions {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		ss := s.Sessions[id]
+		out := &eventsv1.SessionKeyPackages{SessionId: id, LastResortUsed: ss.LastResortUsed}
+		for _, p := range ss.OneTime {
+			out.OneTime = append(out.OneTime, toStored(p))
+		}
+		if ss.LastResort != nil {
+			out.LastResort = toStored(*ss.LastResort)
+		}
+		snap.Sessions = append(snap.Sessions, out)
+	}
+	return snap, nil
+}
+
+// Restore is the state a KeyPackagesSnapshot holds (the FID is the caller's to set).
+func Restore(m proto.Message) (*State, error) {
+	snap, ok := m.(*eventsv1.KeyPackagesSnapshot)
+	if !ok {
+		return nil, fmt.Errorf("keypackages: snapshot of type %T", m)
+	}
+	s := Initial("")
+	for _, in := range snap.GetSessions() {
+		ss := &Session{LastResortUsed: in.GetLastResortUsed()}
+		for _, p := range in.GetOneTime() {
+			ss.OneTime = append(ss.OneTime, fromStored(p))
+		}
+		if lr := in.GetLastResort(); lr != nil {
+			p := fromStored(lr)
+			ss.LastResort = &p
+		}
+		s.Sessions[in.GetSessionId()] = ss
 	}
 	return s, nil
 }

@@ -294,6 +294,121 @@ func (x *KeyPackagesDropped) GetReason() string {
 	return ""
 }
 
+// KeyPackagesSnapshot is the directory actor's state at a revision (snapshot-keypackages-<fid>):
+// the stream grows by an event per claim, the state does not.
+type KeyPackagesSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sessions      []*SessionKeyPackages  `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyPackagesSnapshot) Reset() {
+	*x = KeyPackagesSnapshot{}
+	mi := &file_polyproto_chat_events_v1_mls_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyPackagesSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyPackagesSnapshot) ProtoMessage() {}
+
+func (x *KeyPackagesSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_polyproto_chat_events_v1_mls_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyPackagesSnapshot.ProtoReflect.Descriptor instead.
+func (*KeyPackagesSnapshot) Descriptor() ([]byte, []int) {
+	return file_polyproto_chat_events_v1_mls_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *KeyPackagesSnapshot) GetSessions() []*SessionKeyPackages {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+// SessionKeyPackages is one session's stock in a snapshot.
+type SessionKeyPackages struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SessionId      string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	OneTime        []*StoredKeyPackage    `protobuf:"bytes,2,rep,name=one_time,json=oneTime,proto3" json:"one_time,omitempty"`
+	LastResort     *StoredKeyPackage      `protobuf:"bytes,3,opt,name=last_resort,json=lastResort,proto3" json:"last_resort,omitempty"`
+	LastResortUsed bool                   `protobuf:"varint,4,opt,name=last_resort_used,json=lastResortUsed,proto3" json:"last_resort_used,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SessionKeyPackages) Reset() {
+	*x = SessionKeyPackages{}
+	mi := &file_polyproto_chat_events_v1_mls_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionKeyPackages) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionKeyPackages) ProtoMessage() {}
+
+func (x *SessionKeyPackages) ProtoReflect() protoreflect.Message {
+	mi := &file_polyproto_chat_events_v1_mls_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionKeyPackages.ProtoReflect.Descriptor instead.
+func (*SessionKeyPackages) Descriptor() ([]byte, []int) {
+	return file_polyproto_chat_events_v1_mls_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SessionKeyPackages) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionKeyPackages) GetOneTime() []*StoredKeyPackage {
+	if x != nil {
+		return x.OneTime
+	}
+	return nil
+}
+
+func (x *SessionKeyPackages) GetLastResort() *StoredKeyPackage {
+	if x != nil {
+		return x.LastResort
+	}
+	return nil
+}
+
+func (x *SessionKeyPackages) GetLastResortUsed() bool {
+	if x != nil {
+		return x.LastResortUsed
+	}
+	return false
+}
+
 var File_polyproto_chat_events_v1_mls_proto protoreflect.FileDescriptor
 
 const file_polyproto_chat_events_v1_mls_proto_rawDesc = "" +
@@ -322,7 +437,16 @@ const file_polyproto_chat_events_v1_mls_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04refs\x18\x02 \x03(\fR\x04refs\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reasonBJZHgithub.com/polyproto-chat/server/proto/polyproto/chat/events/v1;eventsv1b\x06proto3"
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"_\n" +
+	"\x13KeyPackagesSnapshot\x12H\n" +
+	"\bsessions\x18\x01 \x03(\v2,.polyproto.chat.events.v1.SessionKeyPackagesR\bsessions\"\xf1\x01\n" +
+	"\x12SessionKeyPackages\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12E\n" +
+	"\bone_time\x18\x02 \x03(\v2*.polyproto.chat.events.v1.StoredKeyPackageR\aoneTime\x12K\n" +
+	"\vlast_resort\x18\x03 \x01(\v2*.polyproto.chat.events.v1.StoredKeyPackageR\n" +
+	"lastResort\x12(\n" +
+	"\x10last_resort_used\x18\x04 \x01(\bR\x0elastResortUsedBJZHgithub.com/polyproto-chat/server/proto/polyproto/chat/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_polyproto_chat_events_v1_mls_proto_rawDescOnce sync.Once
@@ -336,23 +460,28 @@ func file_polyproto_chat_events_v1_mls_proto_rawDescGZIP() []byte {
 	return file_polyproto_chat_events_v1_mls_proto_rawDescData
 }
 
-var file_polyproto_chat_events_v1_mls_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_polyproto_chat_events_v1_mls_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_polyproto_chat_events_v1_mls_proto_goTypes = []any{
 	(*StoredKeyPackage)(nil),      // 0: polyproto.chat.events.v1.StoredKeyPackage
 	(*KeyPackagesUploaded)(nil),   // 1: polyproto.chat.events.v1.KeyPackagesUploaded
 	(*KeyPackageClaimed)(nil),     // 2: polyproto.chat.events.v1.KeyPackageClaimed
 	(*KeyPackagesDropped)(nil),    // 3: polyproto.chat.events.v1.KeyPackagesDropped
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*KeyPackagesSnapshot)(nil),   // 4: polyproto.chat.events.v1.KeyPackagesSnapshot
+	(*SessionKeyPackages)(nil),    // 5: polyproto.chat.events.v1.SessionKeyPackages
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_polyproto_chat_events_v1_mls_proto_depIdxs = []int32{
-	4, // 0: polyproto.chat.events.v1.StoredKeyPackage.not_after:type_name -> google.protobuf.Timestamp
+	6, // 0: polyproto.chat.events.v1.StoredKeyPackage.not_after:type_name -> google.protobuf.Timestamp
 	0, // 1: polyproto.chat.events.v1.KeyPackagesUploaded.one_time:type_name -> polyproto.chat.events.v1.StoredKeyPackage
 	0, // 2: polyproto.chat.events.v1.KeyPackagesUploaded.last_resort:type_name -> polyproto.chat.events.v1.StoredKeyPackage
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	5, // 3: polyproto.chat.events.v1.KeyPackagesSnapshot.sessions:type_name -> polyproto.chat.events.v1.SessionKeyPackages
+	0, // 4: polyproto.chat.events.v1.SessionKeyPackages.one_time:type_name -> polyproto.chat.events.v1.StoredKeyPackage
+	0, // 5: polyproto.chat.events.v1.SessionKeyPackages.last_resort:type_name -> polyproto.chat.events.v1.StoredKeyPackage
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_polyproto_chat_events_v1_mls_proto_init() }
@@ -366,7 +495,7 @@ func file_polyproto_chat_events_v1_mls_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_polyproto_chat_events_v1_mls_proto_rawDesc), len(file_polyproto_chat_events_v1_mls_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
