@@ -483,18 +483,35 @@ func (m *MLS) Send(ctx context.Context, id snowflake.ID, plaintext []byte) (snow
 		if err != nil {
 			return 0, err
 		}
-		var out struct {
-			ID snowflake.ID `json:"id"`
-		}
-		err = m.ch.write(ctx, http.MethodPost, "/groups/"+id.String()+"/messages", map[string]string{"message": base64.RawURLEncoding.EncodeToString(ct)}, &out)
+		msgID, err := m.post(ctx, id, ct)
 		if err == nil {
-			return out.ID, nil
+			return msgID, nil
 		}
 		if !isEpochConflict(err) || attempt == maxEpochRetries {
 			return 0, err
 		}
 		if err := m.catchUpInto(ctx, id); err != nil {
 			return 0, err
+		}
+	}
+}
+
+// resends is how often post sends the same message again after losing the answer.
+const resends = 2
+
+// post stores an encrypted message. A request that got no answer (a dropped connection, a
+// timeout) is sent again with the same bytes: the group recognises them and answers with the
+// stored message's id, so this is safe, unlike encrypting again.
+func (m *MLS) post(ctx context.Context, id snowflake.ID, ct []byte) (snowflake.ID, error) {
+	body := map[string]string{"message": base64.RawURLEncoding.EncodeToString(ct)}
+	for try := 0; ; try++ {
+		var out struct {
+			ID snowflake.ID `json:"id"`
+		}
+		err := m.ch.write(ctx, http.MethodPost, "/groups/"+id.String()+"/messages", body, &out)
+		var api *APIError
+		if err == nil || errors.As(err, &api) || ctx.Err() != nil || try == resends {
+			return out.ID, err
 		}
 	}
 }

@@ -124,6 +124,29 @@ func TestMessagingGroups(t *testing.T) {
 	bob.await(t, "the DM's Welcome", func(e GroupEvent) bool { return e.Type == GroupJoined && e.Group == dm.ID })
 	message(dm.ID, alice, "hello bob "+secret, bob)
 	message(dm.ID, bob, "hello alice "+secret, alice)
+	// A message posted twice (a resend after a lost answer) is stored once, under one id.
+	alice.gate.Lock()
+	ag, err := alice.m.MLSGroup(dm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice, err := ag.Encrypt([]byte("only once " + secret))
+	alice.gate.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, again struct {
+		ID snowflake.ID `json:"id"`
+	}
+	body := map[string]string{"message": base64.RawURLEncoding.EncodeToString(twice)}
+	if err := alice.ch.write(ctx, "POST", "/groups/"+dm.ID.String()+"/messages", body, &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.ch.write(ctx, "POST", "/groups/"+dm.ID.String()+"/messages", body, &again); err != nil || again.ID != first.ID {
+		t.Fatalf("the resend: %v, id %s, first %s", err, again.ID, first.ID)
+	}
+	bob.await(t, "the message sent twice", func(e GroupEvent) bool { return e.Type == GroupMessage && e.MessageID == first.ID })
+	message(dm.ID, alice, "after the resend "+secret, bob) // the next event bob sees: no second copy
 	var api *APIError
 	if err := alice.m.Add(ctx, dm.ID, fid(carol)); !errors.As(err, &api) || api.Status != 403 || api.Code != "P2_CHAT_FORBIDDEN" {
 		t.Fatalf("adding a third actor to a DM: %v", err)

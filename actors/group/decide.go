@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -257,6 +258,13 @@ func decideSend(s *State, c Send) ([]proto.Message, any, error) {
 	}
 	if len(c.Raw) > MaxMessage {
 		return nil, nil, fmt.Errorf("%w: an MLS message of %d bytes; at most %d", ErrLimit, len(c.Raw), MaxMessage)
+	}
+	// Before the epoch check: the original may have been stored just before a commit.
+	h := sha256.Sum256(c.Raw)
+	for _, r := range s.Recent {
+		if r.Hash == h && c.Msg != nil {
+			return nil, Sent{MessageID: r.ID, Epoch: c.Msg.Epoch}, nil
+		}
 	}
 	if err := s.frame(c.Msg, mls.ContentApplication); err != nil {
 		return nil, nil, err

@@ -72,7 +72,9 @@ type Committed struct {
 }
 
 // Send is an MLS application message posted by a member's session. MessageID is a fresh
-// snowflake; the actor keeps ids increasing along the stream. Reply: Sent.
+// snowflake; the actor keeps ids increasing along the stream. The same bytes posted again (a
+// resend after a lost answer) are answered with the stored message's id and not stored twice,
+// whatever the epoch is by then. Reply: Sent.
 type Send struct {
 	By        By
 	Viewer    bool
@@ -122,6 +124,16 @@ type Leaf struct {
 	Leaf         uint32
 	FID, Session string
 }
+
+// Recent is an application message the group stored lately, by the SHA-256 of its bytes.
+type Recent struct {
+	Hash [32]byte
+	ID   uint64
+}
+
+// RecentMessages is how many stored messages a resend is recognised among: a client resends
+// after a lost answer, within seconds, not after hundreds of messages.
+const RecentMessages = 256
 
 // Pending is a join request of a new device, not yet added.
 type Pending struct {

@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 
@@ -24,6 +25,7 @@ type State struct {
 	Leaves     map[uint32]Leaf
 	Pending    []Pending
 	LastID     uint64 // last application message id
+	Recent     []Recent // the last RecentMessages application messages, oldest first
 	GuildID    uint64 // kind channel
 	ChannelID  uint64 // kind channel
 }
@@ -116,6 +118,10 @@ func Apply(s *State, ev proto.Message) (*State, error) {
 		s.Epoch++
 	case *eventsv1.GroupMessageSent:
 		s.LastID = e.GetMessageId()
+		s.Recent = append(s.Recent, Recent{Hash: sha256.Sum256(e.GetMessage()), ID: e.GetMessageId()})
+		if len(s.Recent) > RecentMessages {
+			s.Recent = slices.Delete(s.Recent, 0, len(s.Recent)-RecentMessages)
+		}
 	case *eventsv1.GroupJoinRequested:
 		p := Pending{FID: e.GetFid(), Session: e.GetSessionId(), KeyPackage: e.GetKeyPackage(), Ref: e.GetKeyPackageRef()}
 		s.Pending = slices.DeleteFunc(s.Pending, func(q Pending) bool { return q.FID == p.FID && q.Session == p.Session })
@@ -135,6 +141,10 @@ func Snapshot(s *State) (proto.Message, error) {
 	}
 	for _, l := range s.View().Leaves {
 		snap.Leaves = append(snap.Leaves, &eventsv1.GroupLeaf{Leaf: l.Leaf, Fid: l.FID, SessionId: l.Session})
+	}
+	for _, r := range s.Recent {
+		snap.RecentHashes = append(snap.RecentHashes, r.Hash[:])
+		snap.RecentIds = append(snap.RecentIds, r.ID)
 	}
 	for _, p := range s.Pending {
 		snap.Pending = append(snap.Pending, &eventsv1.GroupJoinRequested{Fid: p.FID, SessionId: p.Session, KeyPackage: p.KeyPackage, KeyPackageRef: p.Ref})
@@ -156,6 +166,14 @@ func Restore(m proto.Message) (*State, error) {
 	s.Epoch, s.LastID = snap.GetEpoch(), snap.GetLastMessageId()
 	for _, l := range snap.GetLeaves() {
 		s.Leaves[l.GetLeaf()] = Leaf{FID: l.GetFid(), Session: l.GetSessionId()}
+	}
+	if len(snap.GetRecentHashes()) != len(snap.GetRecentIds()) {
+		return nil, fmt.Errorf("group: snapshot with %d recent hashes and %d ids", len(snap.GetRecentHashes()), len(snap.GetRecentIds()))
+	}
+	for i, h := range snap.GetRecentHashes() {
+		r := Recent{ID: snap.GetRecentIds()[i]}
+		copy(r.Hash[:], h)
+		s.Recent = append(s.Recent, r)
 	}
 	for _, p := range snap.GetPending() {
 		s.Pending = append(s.Pending, Pending{FID: p.GetFid(), Session: p.GetSessionId(), KeyPackage: p.GetKeyPackage(), Ref: p.GetKeyPackageRef()})

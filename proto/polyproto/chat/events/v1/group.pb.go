@@ -530,6 +530,10 @@ type GroupSnapshot struct {
 	Leaves        []*GroupLeaf           `protobuf:"bytes,3,rep,name=leaves,proto3" json:"leaves,omitempty"`
 	Pending       []*GroupJoinRequested  `protobuf:"bytes,4,rep,name=pending,proto3" json:"pending,omitempty"`
 	LastMessageId uint64                 `protobuf:"varint,5,opt,name=last_message_id,json=lastMessageId,proto3" json:"last_message_id,omitempty"`
+	// The last application messages stored (SHA-256 of each, and its id), oldest first: a resent
+	// message is answered with its id instead of being stored twice.
+	RecentHashes  [][]byte `protobuf:"bytes,6,rep,name=recent_hashes,json=recentHashes,proto3" json:"recent_hashes,omitempty"`
+	RecentIds     []uint64 `protobuf:"varint,7,rep,packed,name=recent_ids,json=recentIds,proto3" json:"recent_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -599,6 +603,20 @@ func (x *GroupSnapshot) GetLastMessageId() uint64 {
 	return 0
 }
 
+func (x *GroupSnapshot) GetRecentHashes() [][]byte {
+	if x != nil {
+		return x.RecentHashes
+	}
+	return nil
+}
+
+func (x *GroupSnapshot) GetRecentIds() []uint64 {
+	if x != nil {
+		return x.RecentIds
+	}
+	return nil
+}
+
 var File_polyproto_chat_events_v1_group_proto protoreflect.FileDescriptor
 
 const file_polyproto_chat_events_v1_group_proto_rawDesc = "" +
@@ -661,13 +679,16 @@ const file_polyproto_chat_events_v1_group_proto_rawDesc = "" +
 	"\n" +
 	"recipients\x18\x05 \x03(\tR\n" +
 	"recipients\x12)\n" +
-	"\x10pending_sessions\x18\x06 \x03(\tR\x0fpendingSessions\"\x94\x02\n" +
+	"\x10pending_sessions\x18\x06 \x03(\tR\x0fpendingSessions\"\xd8\x02\n" +
 	"\rGroupSnapshot\x12@\n" +
 	"\acreated\x18\x01 \x01(\v2&.polyproto.chat.events.v1.GroupCreatedR\acreated\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12;\n" +
 	"\x06leaves\x18\x03 \x03(\v2#.polyproto.chat.events.v1.GroupLeafR\x06leaves\x12F\n" +
 	"\apending\x18\x04 \x03(\v2,.polyproto.chat.events.v1.GroupJoinRequestedR\apending\x12&\n" +
-	"\x0flast_message_id\x18\x05 \x01(\x04R\rlastMessageIdBJZHgithub.com/polyproto-chat/server/proto/polyproto/chat/events/v1;eventsv1b\x06proto3"
+	"\x0flast_message_id\x18\x05 \x01(\x04R\rlastMessageId\x12#\n" +
+	"\rrecent_hashes\x18\x06 \x03(\fR\frecentHashes\x12\x1d\n" +
+	"\n" +
+	"recent_ids\x18\a \x03(\x04R\trecentIdsBJZHgithub.com/polyproto-chat/server/proto/polyproto/chat/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_polyproto_chat_events_v1_group_proto_rawDescOnce sync.Once
