@@ -24,10 +24,10 @@ type State struct {
 	Epoch      uint64 // the epoch the next commit must be made in
 	Leaves     map[uint32]Leaf
 	Pending    []Pending
-	LastID     uint64 // last application message id
+	LastID     uint64   // last application message id
 	Recent     []Recent // the last RecentMessages application messages, oldest first
-	GuildID    uint64 // kind channel
-	ChannelID  uint64 // kind channel
+	GuildID    uint64   // kind channel
+	ChannelID  uint64   // kind channel
 }
 
 // Initial is the state of an empty stream.
