@@ -92,3 +92,22 @@ func envOr(key, def string) string {
 	}
 	return def
 }
+
+// runReport is a finished run of a load mode.
+type runReport interface {
+	print(w io.Writer)
+	clean() bool // nothing missing, duplicated, refused or dropped
+}
+
+// finish prints a run's report and gives the exit code: 1 for a failed or unclean run.
+func finish[R runReport](rep R, err error, stdout, stderr io.Writer) int {
+	if err != nil {
+		fmt.Fprintf(stderr, "p2chat-bench: %v\n", err)
+		return 1
+	}
+	rep.print(stdout)
+	if !rep.clean() {
+		return 1
+	}
+	return 0
+}

@@ -92,15 +92,7 @@ func runMLS(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	rep, err := runMLSBench(ctx, cfg, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "p2chat-bench: %v\n", err)
-		return 1
-	}
-	rep.print(stdout)
-	if !rep.clean() {
-		return 1
-	}
-	return 0
+	return finish(rep, err, stdout, stderr)
 }
 
 // mlsBench is one run of the mls mode. Times are ns since t0.
