@@ -193,14 +193,9 @@ type Member struct {
 func (g *Group) Members() []Member {
 	var out []Member
 	for _, m := range g.g.GetMembers() {
-		if m == nil || !m.Active {
-			continue
+		if m != nil && m.Active {
+			out = append(out, g.member(m))
 		}
-		c, err := parseCredential(m.Credential)
-		if err != nil && m.Credential != nil {
-			c = Credential{FID: string(m.Credential.Identity)}
-		}
-		out = append(out, Member{Leaf: uint32(m.LeafIndex), Credential: c, SignatureKey: ed25519.PublicKey(g.g.MemberSigningKey(m.LeafIndex))})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Leaf, b.Leaf) }) // the library keeps them in a map
 	return out
@@ -434,21 +429,30 @@ func commitRemoves(pm *framing.PublicMessage, leaf uint32) bool {
 	return false
 }
 
-func (g *Group) credentialOf(leaf uint32) Credential {
-	for _, m := range g.Members() {
-		if m.Leaf == leaf {
-			return m.Credential
-		}
+func (g *Group) member(m *group.Member) Member {
+	c, err := parseCredential(m.Credential)
+	if err != nil && m.Credential != nil {
+		c = Credential{FID: string(m.Credential.Identity)}
 	}
-	return Credential{}
+	return Member{Leaf: uint32(m.LeafIndex), Credential: c, SignatureKey: ed25519.PublicKey(g.g.MemberSigningKey(m.LeafIndex))}
+}
+
+// leaf is the member at a leaf, if one is there: one lookup, not the whole list, as every
+// decrypted message names its sender.
+func (g *Group) leaf(n uint32) (Member, bool) {
+	m, ok := g.g.GetMember(group.LeafNodeIndex(n))
+	if !ok || m == nil || !m.Active {
+		return Member{}, false
+	}
+	return g.member(m), true
+}
+
+func (g *Group) credentialOf(leaf uint32) Credential {
+	m, _ := g.leaf(leaf)
+	return m.Credential
 }
 
 func (g *Group) isMember() bool {
-	own := g.OwnLeaf()
-	for _, m := range g.Members() {
-		if m.Leaf == own && bytes.Equal(m.SignatureKey, g.signer.Key.Public().(ed25519.PublicKey)) {
-			return true
-		}
-	}
-	return false
+	m, ok := g.leaf(g.OwnLeaf())
+	return ok && bytes.Equal(m.SignatureKey, g.signer.Key.Public().(ed25519.PublicKey))
 }
