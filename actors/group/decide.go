@@ -298,11 +298,13 @@ func decideJoin(s *State, c RequestJoin) ([]proto.Message, any, error) {
 		}
 	}
 	ev.PendingSessions = append(ev.PendingSessions, c.By.Session)
-	next, err := Restore(mustSnapshot(s))
-	if err != nil {
+	// The reply is the group with the request applied; a join request changes only Pending, so
+	// a copy with its own Pending leaves s untouched.
+	next := *s
+	next.Pending = slices.Clone(s.Pending)
+	if _, err := Apply(&next, ev); err != nil {
 		return nil, nil, err
 	}
-	next, _ = Apply(next, ev)
 	return []proto.Message{ev}, next.View(), nil
 }
 
@@ -315,9 +317,4 @@ func (s *State) withDevices() []string {
 		}
 	}
 	return out
-}
-
-func mustSnapshot(s *State) proto.Message {
-	m, _ := Snapshot(s)
-	return m
 }
