@@ -45,6 +45,12 @@ func TestEncryptedChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A plaintext message from before the encryption stays, but cannot be edited after it.
+	before, err := bob.ch.Send(ctx, general, "said in the clear", SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// Only a moderator encrypts; then plaintext is refused.
 	var api *APIError
 	if _, err := bob.m.EncryptChannel(ctx, general); !errors.As(err, &api) || api.Status != http.StatusForbidden {
@@ -62,6 +68,9 @@ func TestEncryptedChannel(t *testing.T) {
 	}
 	if _, err := bob.ch.Send(ctx, general, "in the clear", SendOptions{}); !errors.As(err, &api) || api.Code != "P2_CHAT_ENCRYPTED_CHANNEL" {
 		t.Fatalf("plaintext to an encrypted channel: %v", err)
+	}
+	if _, err := bob.ch.Edit(ctx, general, before.ID, "edited", SendOptions{}); !errors.As(err, &api) || api.Code != "P2_CHAT_ENCRYPTED_CHANNEL" {
+		t.Fatalf("editing an old plaintext message of an encrypted channel: %v", err)
 	}
 	if _, err := alice.m.EncryptChannel(ctx, general); !errors.As(err, &api) || api.Status != http.StatusBadRequest {
 		t.Fatalf("encrypting twice: %v", err)
