@@ -255,20 +255,7 @@ func chat(ctx context.Context, cfg chatConfig, log io.Writer) (*chatReport, erro
 	fmt.Fprintf(log, "sending over: %d messages acknowledged; waiting for the deliveries\n", b.acked.Load())
 
 	// Wait for the deliveries of every acknowledged message, while they keep coming.
-	drainStart := time.Now()
-	var lastDelivered int64
-	lastProgress := time.Now()
-	for {
-		t := b.tally()
-		if t.missing == 0 || time.Since(lastProgress) > 5*time.Second || ctx.Err() != nil {
-			break
-		}
-		if t.delivered != lastDelivered {
-			lastDelivered, lastProgress = t.delivered, time.Now()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	rep.DrainTime = time.Since(drainStart)
+	rep.DrainTime = drain(ctx, b.tally)
 	closeConns()
 
 	for _, r := range readings {

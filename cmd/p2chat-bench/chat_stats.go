@@ -304,3 +304,21 @@ func (c *sendClock) drive(ctx context.Context, rate float64, inflight, senders i
 	}
 	wg.Wait()
 }
+
+// drain waits for the deliveries of every accepted message while they keep coming (stopping 5 s
+// after the last progress), and says how long it waited.
+func drain(ctx context.Context, tallyNow func() tally) time.Duration {
+	start := time.Now()
+	var lastDelivered int64
+	lastProgress := time.Now()
+	for {
+		t := tallyNow()
+		if t.missing == 0 || time.Since(lastProgress) > 5*time.Second || ctx.Err() != nil {
+			return time.Since(start)
+		}
+		if t.delivered != lastDelivered {
+			lastDelivered, lastProgress = t.delivered, time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -255,20 +255,7 @@ func runMLSBench(ctx context.Context, cfg mlsConfig, log io.Writer) (*mlsReport,
 	waitReadings()
 	fmt.Fprintf(log, "sending over: %d messages accepted; waiting for the deliveries\n", b.acked.Load())
 
-	drainStart := time.Now()
-	var lastDelivered int64
-	lastProgress := time.Now()
-	for {
-		t := b.tally()
-		if t.missing == 0 || time.Since(lastProgress) > 5*time.Second || ctx.Err() != nil {
-			break
-		}
-		if t.delivered != lastDelivered {
-			lastDelivered, lastProgress = t.delivered, time.Now()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	rep.DrainTime = time.Since(drainStart)
+	rep.DrainTime = drain(ctx, b.tally)
 	b.closeAll()
 
 	for _, r := range readings {
